@@ -1,0 +1,32 @@
+"""Every error symbp raises on purpose; one base class, mixed with the built-in types callers expect."""
+
+
+class SymbpError(Exception):
+    """Base of all symbp errors: the message says what is wrong and what to do instead."""
+
+
+class UsageError(SymbpError, ValueError):
+    """A bad option value or combination (command line or Python API)."""
+
+
+class ParseError(SymbpError, ValueError):
+    """An index-level equation that cannot be read; ``where`` names the place."""
+
+    def __init__(self, message, where=None):
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class IndexRangeError(SymbpError, ValueError):
+    """An index outside the range the network defines for it."""
+
+
+class ShapeError(SymbpError, ValueError):
+    """Matrix shapes that do not fit together."""
+
+
+class UnknownNameError(SymbpError, KeyError):
+    """A name (activation, loss, quantity) that symbp does not know."""
+
+    def __str__(self):  # KeyError would quote the message
+        return str(self.args[0])

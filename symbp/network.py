@@ -1,0 +1,356 @@
+"""A symbolic network built by evaluating a formulation's index-level forward equations."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import symengine as se
+
+from . import indexlang as il
+from .activations import ACTIVATIONS, Activation, get_activation
+from .errors import IndexRangeError, ParseError, UsageError
+from .expr import number
+from .formulations import Formulation, get_formulation
+from .losses import ASSUMPTIONS, Loss, get_loss
+
+_DEFAULT_OUTPUT = {"bce": "sigmoid", "cross-entropy": "softmax"}
+
+
+@dataclass(frozen=True)
+class _Rule:
+    lhs: il.Ref
+    rhs: object
+    ranges: list
+    text: str
+
+
+class Network:
+    """A network of any depth and widths, m samples, loss averaged over the samples.
+
+    >>> net = Network([2, 3, 1], activation="sigmoid", loss="bce")
+    >>> len(net.params), net.L
+    (13, 2)
+    >>> net.z(0, 1, 1)
+    b[1,1] + W[1,1,1]*x[1] + W[1,1,2]*x[2]
+    """
+
+    def __init__(
+        self,
+        layers,
+        activation="sigmoid",
+        output=None,
+        loss="bce",
+        form="explicit-bias",
+        layout="output-by-input",
+        samples=1,
+        formulation: Formulation | None = None,
+    ):
+        self.widths = _check_layers(layers)
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+            raise UsageError(f"samples must be a whole number >= 1, got {samples!r}")
+        self.samples = samples
+        self.loss: Loss = get_loss(loss)
+        self.hidden: Activation = get_activation(activation, "activation")
+        output = _DEFAULT_OUTPUT.get(loss, "identity") if output is None else output
+        self.output: Activation = get_activation(output, "output activation")
+        if not self.hidden.hidden_ok:
+            raise UsageError(
+                f"--activation {activation} is only allowed on the output layer; "
+                f"use one of: {', '.join(n for n, a in ACTIVATIONS.items() if a.hidden_ok)}"
+            )
+        if self.loss.outputs is not None and self.output.name not in self.loss.outputs:
+            raise UsageError(
+                f"loss {self.loss.name!r} does not fit output activation {self.output.name!r}; "
+                f"use --output {' or '.join(self.loss.outputs)}"
+            )
+        self.form = formulation or get_formulation(form, layout)
+        self.layout = layout
+        self.first = self.form.first_layer
+        self.L = self.first + len(self.widths) - 1
+        self._rules = self._read_rules()
+        self._param_ranges = [
+            (il.parse_expr(ref, f"parameter {ref}"), il.parse_ranges(rng, f"parameter {ref}"))
+            for ref, rng in self.form.parameters
+        ]
+        self._ev = il.Evaluator(self._resolve_size, self._no_apply, self._constant, number)
+        self.params = self._enumerate_params()
+        self.param_names = {s: key for key, s in self._symbols.items()}
+        self._contexts: dict = {}
+
+    # --- description ----------------------------------------------------------------------
+    def __repr__(self):
+        return (
+            f"Network({','.join(map(str, self.widths))}, activation={self.hidden.name}, "
+            f"output={self.output.name}, loss={self.loss.name}, form={self.form.name}, samples={self.samples})"
+        )
+
+    @property
+    def architecture(self) -> str:
+        return "-".join(map(str, self.widths))
+
+    def width(self, l: int) -> int:
+        """Number of nodes on layer ``l`` (without a bias node)."""
+        if not self.first <= l <= self.L:
+            raise IndexRangeError(f"layer {l} does not exist; layers run from {self.first} to {self.L}")
+        return self.widths[l - self.first]
+
+    def nodes(self, l: int) -> range:
+        """The node indices of layer ``l`` (from 0 where node 0 is a bias node)."""
+        return range(self.form.node_low, self.width(l) + 1)
+
+    def activation_for(self, l: int) -> Activation:
+        if l == self.L:
+            return self.output
+        if l == self.first:
+            return ACTIVATIONS["identity"]
+        return self.hidden
+
+    def groups(self) -> dict[str, list]:
+        """Parameters by group (``W[2]``, ``b[1]``, ``theta[1]``): label -> [(name, indices, symbol)]."""
+        out: dict[str, list] = {}
+        for (name, idx), s in self._symbols.items():
+            out.setdefault(f"{name}[{idx[0]}]", []).append((name, idx, s))
+        return out
+
+    def param(self, name: str, idx: tuple):
+        """The value of an indexed parameter or constant, such as ``W[2,1,3]`` or ``theta[1,0,2]``."""
+        return self._context(0, None).resolve(name, tuple(idx))
+
+    # --- per-sample quantities --------------------------------------------------------------
+    def x(self, i: int) -> list:
+        return [self._symbol("x", (k,), i) for k in range(1, self.width(self.first) + 1)]
+
+    def y(self, i: int) -> list:
+        return [self._symbol("y", (k,), i) for k in range(1, self.width(self.L) + 1)]
+
+    def z(self, i: int, l: int, j: int):
+        return self.node(i, "z", (l, j))
+
+    def a(self, i: int, l: int, j: int):
+        return self.node(i, "a", (l, j))
+
+    def node(self, i: int, name: str, idx: tuple, overrides=None):
+        """Any quantity of sample ``i`` by name and indices; ``overrides`` replace some quantities."""
+        return self._context(i, overrides).resolve(name, tuple(idx))
+
+    def evaluate(self, i: int, tree, env: dict, overrides=None):
+        """Evaluate a parsed index-level expression for sample ``i`` with indices bound in ``env``."""
+        return self._context(i, overrides).ev.eval(tree, env)
+
+    def outputs(self, i: int, overrides=None) -> list:
+        return [self.node(i, self.form.output, (self.L, k), overrides) for k in range(1, self.width(self.L) + 1)]
+
+    def sample_loss(self, i: int, overrides=None):
+        """The loss of sample ``i`` alone (not divided by m)."""
+        return self.loss.value(self.outputs(i, overrides), self.y(i))
+
+    @property
+    def J(self):
+        """The loss averaged over the m samples."""
+        if not hasattr(self, "_J"):
+            self._J = se.Add(*[self.sample_loss(i) for i in range(self.samples)]) / self.samples
+        return self._J
+
+    # --- random points --------------------------------------------------------------------
+    def sample_point(self, rng, assumptions=frozenset()) -> dict:
+        """Exact random values for every symbol: parameters and inputs in (-1, 1), targets as the loss needs."""
+        point = {s: _rational(rng, -1, 1) for s in self.params}
+        for i in range(self.samples):
+            point.update({s: _rational(rng, -1, 1) for s in self.x(i)})
+            ys = self.y(i)
+            if self.loss.target == "real":
+                point.update({s: _rational(rng, -1, 1) for s in ys})
+            else:
+                vals = [_rational(rng, 0, 1) for _ in ys]
+                if "sum-y-is-1" in assumptions:
+                    total = sum(vals)
+                    vals = [v / total for v in vals]
+                point.update(zip(ys, vals))
+        return {s: number(v) for s, v in point.items()}
+
+    def assumption_substitutions(self, assumptions) -> dict:
+        """Substitutions that make an assumption hold exactly: y_K = 1 - sum_{k<K} y_k."""
+        unknown = set(assumptions) - set(ASSUMPTIONS)
+        if unknown:
+            raise UsageError(f"unknown assumption {sorted(unknown)[0]!r}; expected one of: {', '.join(ASSUMPTIONS)}")
+        subs = {}
+        if "sum-y-is-1" in assumptions:
+            for i in range(self.samples):
+                ys = self.y(i)
+                subs[ys[-1]] = 1 - se.Add(*ys[:-1])
+        return subs
+
+    # --- building ---------------------------------------------------------------------------
+    def _read_rules(self) -> dict[str, list[_Rule]]:
+        rules: dict[str, list[_Rule]] = {}
+        for text, ranges in self.form.equations:
+            where = f"formulation {self.form.name}: {text}"
+            eq = il.parse_equation(text, where)
+            rules.setdefault(eq.lhs.name, []).append(_Rule(eq.lhs, eq.rhs, il.parse_ranges(ranges, where), text))
+        return rules
+
+    def _constant(self, name):
+        if name == "L":
+            return self.L
+        if name == "m":
+            return self.samples
+        raise ParseError(f"unknown name {name!r}")
+
+    def _size(self, name, idx):
+        if name == self.form.size and len(idx) == 1:
+            return self.width(idx[0])
+        return None
+
+    def _resolve_size(self, name, idx):
+        size = self._size(name, idx)
+        if size is None:
+            raise ParseError(f"only the widths {self.form.size}[l] may appear in a range, got {name}")
+        return size
+
+    def _no_apply(self, name, *args):
+        raise ParseError(f"{name}[...] may not appear in a range")
+
+    def _in_ranges(self, ranges, env) -> bool:
+        for var, lo, hi in ranges:
+            if var not in env:
+                continue
+            if not self._ev.index(lo, env) <= env[var] <= self._ev.index(hi, env):
+                return False
+        return True
+
+    def _match(self, ref: il.Ref, idx: tuple, ranges):
+        """Bind the free indices of ``ref`` to ``idx``; None if literal indices or ranges disagree."""
+        if len(ref.indices) != len(idx):
+            return None
+        env: dict = {}
+        try:
+            for pattern, value in zip(ref.indices, idx):
+                if isinstance(pattern, il.Name) and pattern.name not in ("L", "m"):
+                    if env.setdefault(pattern.name, value) != value:
+                        return None
+                elif self._ev.index(pattern, env) != value:
+                    return None
+            return env if self._in_ranges(ranges, env) else None
+        except (IndexRangeError, KeyError):
+            return None
+
+    def _enumerate_params(self) -> list:
+        self._symbols: dict = {}
+        for ref, ranges in self._param_ranges:
+            for env in self._range_product(ranges, {}):
+                idx = tuple(self._ev.index(i, env) for i in ref.indices)
+                if self._rule_for(ref.name, idx) is None:  # a constant such as theta[l,0,k] is not a parameter
+                    self._symbols[(ref.name, idx)] = se.Symbol(f"{ref.name}[{','.join(map(str, idx))}]")
+        return list(self._symbols.values())
+
+    def _range_product(self, ranges, env):
+        if not ranges:
+            yield dict(env)
+            return
+        (var, lo, hi), rest = ranges[0], ranges[1:]
+        try:
+            lo_v, hi_v = self._ev.index(lo, env), self._ev.index(hi, env)
+        except IndexRangeError:
+            return
+        for v in range(lo_v, hi_v + 1):
+            yield from self._range_product(rest, {**env, var: v})
+
+    def _rule_for(self, name, idx):
+        for rule in self._rules.get(name, ()):
+            env = self._match(rule.lhs, idx, rule.ranges)
+            if env is not None:
+                return rule, env
+        return None
+
+    def _is_param(self, name, idx) -> bool:
+        return (name, idx) in self._symbols
+
+    def _symbol(self, name, idx, i):
+        label = f"{name}[{','.join(map(str, idx))}]"
+        return se.Symbol(label if self.samples == 1 else f"{label}@{i + 1}")
+
+    def _context(self, i, overrides):
+        key = (i, None if overrides is None else frozenset(overrides.items()))
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            if not 0 <= i < self.samples:
+                raise IndexRangeError(f"sample {i + 1} does not exist; the network has {self.samples}")
+            ctx = self._contexts[key] = _Context(self, i, dict(overrides or {}))
+        return ctx
+
+
+class _Context:
+    """Evaluation of the forward equations for one sample, memoised, with optional overrides."""
+
+    def __init__(self, net: Network, i: int, overrides: dict):
+        self.net, self.i, self.overrides, self.memo = net, i, overrides, {}
+        self.ev = il.Evaluator(self.resolve, self.apply, net._constant, number)
+
+    def resolve(self, name, idx):
+        key = (name, idx)
+        if key in self.overrides:
+            return self.overrides[key]
+        if key in self.memo:
+            return self.memo[key]
+        net = self.net
+        size = net._size(name, idx)
+        if size is not None:
+            return size
+        found = net._rule_for(name, idx)
+        if found is not None:
+            rule, env = found
+            self.memo[key] = None  # marks a cycle
+            value = self.ev.eval(rule.rhs, env)
+        elif net._is_param(name, idx):
+            value = net._symbols[key]
+        elif name in ("x", "y") and len(idx) == 1 and 1 <= idx[0] <= net.width(net.first if name == "x" else net.L):
+            value = net._symbol(name, idx, self.i)
+        else:
+            raise IndexRangeError(f"{name}[{','.join(map(str, idx))}] is not defined by {net.form.name} for {net.architecture}")
+        if value is None:
+            raise ParseError(f"{name}[{','.join(map(str, idx))}] is defined in terms of itself")
+        self.memo[key] = value
+        return value
+
+    def apply(self, name, idx, arg, env):
+        net = self.net
+        if len(idx) != 1 or name not in (net.form.activation, net.form.derivative):
+            raise ParseError(
+                f"unknown function {name}[{','.join(map(str, idx))}]; {net.form.name} knows "
+                f"{net.form.activation}[l](.) and {net.form.derivative}[l](.)"
+            )
+        act = net.activation_for(idx[0])
+        if act.elementwise:
+            u = self.ev.eval(arg, env)
+            return act.value(u) if name == net.form.activation else act.derivative(u)
+        # A vector-valued activation needs the whole layer: its argument must be z[l,j].
+        if not (isinstance(arg, il.Ref) and name == net.form.activation and len(arg.indices) == 2):
+            raise ParseError(f"{act.name} is vector-valued: write {name}[l](z[l,j]), not {name}[l] of an expression")
+        l, j = (self.ev.index(i, env) for i in arg.indices)
+        zs = [self.resolve(arg.name, (l, k)) for k in range(1, net.width(l) + 1)]
+        if not 1 <= j <= len(zs):
+            return se.Integer(0)  # no bias node on the output of a vector activation
+        return act.vector(zs)[j - 1]
+
+
+def _check_layers(layers) -> list[int]:
+    if isinstance(layers, str):
+        try:
+            layers = [int(w) for w in layers.split(",")]
+        except ValueError:
+            raise UsageError(f"--layers must be comma-separated whole numbers such as 3,4,2, got {layers!r}") from None
+    widths = list(layers)
+    if len(widths) < 2:
+        raise UsageError(f"--layers needs at least an input and an output width, such as 3,2; got {widths}")
+    for w in widths:
+        if not isinstance(w, int) or isinstance(w, bool) or w < 1:
+            raise UsageError(f"every layer width must be a whole number >= 1, got {w!r} in {widths}")
+    return widths
+
+
+def _rational(rng, lo, hi) -> Fraction:
+    """A random rational in (lo, hi) with a denominator of 10^6, never exactly 0."""
+    while True:
+        v = Fraction(rng.randrange(int(lo * 10**6) + 1, int(hi * 10**6)), 10**6)
+        if v != 0:
+            return v
