@@ -31,7 +31,7 @@ class Network:
     >>> len(net.params), net.L
     (13, 2)
     >>> net.z(0, 1, 1)
-    b[1,1] + W[1,1,1]*x[1] + W[1,1,2]*x[2]
+    b[1,1] + x[1]*W[1,1,1] + x[2]*W[1,1,2]
     """
 
     def __init__(
