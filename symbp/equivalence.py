@@ -93,6 +93,8 @@ class Engine:
                 return e
             if e.is_Symbol:
                 raise ValueError(f"no value for symbol {e} at the random point")
+            if e in (se.true, se.false):
+                return e
             return e.evalf(BITS, real=True)  # constants such as E
 
         return transform(expr, leaf, lambda e, args: _eval_node(e, args, c), cache)
@@ -132,6 +134,9 @@ def _polynomial_kind(expr) -> bool:
     return True
 
 
+_RELATIONS = {"LessThan": se.Le, "StrictLessThan": se.Lt, "Equality": se.Eq, "Unequality": se.Ne}
+
+
 def _eval_node(e, args, c):
     kind = type(e).__name__
     if kind == "FunctionSymbol":
@@ -141,6 +146,8 @@ def _eval_node(e, args, c):
             return c[0] + c[1] * u + c[2] * u**2 + c[3] * se.exp(c[4] * u)
         if name == "hprime":
             return c[1] + 2 * c[2] * u + c[3] * c[4] * se.exp(c[4] * u)
+    if kind in _RELATIONS:
+        return _RELATIONS[kind](*args)
     if kind == "Piecewise":
         for value, cond in zip(args[0::2], args[1::2]):
             if cond == se.true:
