@@ -1,6 +1,13 @@
-"""symbp: a symbolic derivation checker for backpropagation."""
+"""symbp: a symbolic derivation checker for backpropagation.
+
+>>> from symbp import Network, verify
+>>> verify(Network([3, 4, 2], activation="sigmoid", output="sigmoid", loss="bce")).ok
+True
+"""
 from .errors import SymbpError
 from .network import Network
+from .testing import assert_backprop_holds
+from .verify import Report, Verdict, verify
 
 __version__ = "0.1.0"
-__all__ = ["Network", "SymbpError", "__version__"]
+__all__ = ["Network", "Report", "SymbpError", "Verdict", "assert_backprop_holds", "verify", "__version__"]

@@ -59,7 +59,7 @@ class Engine:
         for _ in range(points):
             values = {s: v.evalf(BITS, real=True) if hasattr(v, "evalf") else v for s, v in sample(rng).items()}
             c = [se.RealMPFR(str(rng.uniform(-1, 1)), BITS) for _ in range(5)]
-            self._points.append((values, c, {}))
+            self._points.append((values, c, {}, random.Random(rng.random())))
         self._exact_cache: dict = {}
 
     def compare(self, lhs, rhs) -> Evidence:
@@ -84,15 +84,16 @@ class Engine:
     # --- numeric ---------------------------------------------------------------------------
     def value(self, expr, k: int):
         """The value of ``expr`` at point ``k``."""
-        values, c, cache = self._points[k]
+        values, c, cache, extra = self._points[k]
 
         def leaf(e):
             if e in values:
                 return values[e]
             if e.is_Number:
                 return e
-            if e.is_Symbol:
-                raise ValueError(f"no value for symbol {e} at the random point")
+            if e.is_Symbol:  # a symbol outside the sample (a claim's own variable): draw it too
+                values[e] = se.RealMPFR(str(extra.uniform(-1, 1)), BITS)
+                return values[e]
             if e in (se.true, se.false):
                 return e
             return e.evalf(BITS, real=True)  # constants such as E
@@ -169,7 +170,7 @@ def _short(v) -> str:
     if not v.is_Number:
         return s
     try:
-        return f"{float(v):.17g}" if v.is_Integer is False else s
+        return f"{float(v):.15g}" if v.is_Integer is False else s
     except (TypeError, ValueError):
         return s
 

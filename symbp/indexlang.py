@@ -303,12 +303,11 @@ class Evaluator:
 def _add(terms, zero):
     if not terms:
         return zero
-    try:  # SymEngine builds a flat sum in one call
-        import symengine as se
-
-        return se.Add(*terms)
-    except TypeError:
+    if all(isinstance(t, (int, Fraction)) for t in terms):
         return sum(terms[1:], terms[0])
+    import symengine as se
+
+    return se.Add(*terms)  # one flat sum, not a chain of binary additions
 
 
 def names_in(node) -> set[str]:

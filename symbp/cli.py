@@ -1,0 +1,107 @@
+"""The command line: ``symbp verify`` and ``symbp bench``. Bad input: one line on stderr, exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+from .activations import ACTIVATIONS
+from .errors import SymbpError
+from .formulations import FORMS, LAYOUTS
+from .losses import ASSUMPTIONS, LOSSES
+from .recursions import MUTATIONS, Variant
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2, no usage dump
+        self.exit(2, f"symbp: error: {message} (see 'symbp {self.prog.split()[-1]} --help')\n" if " " in self.prog else f"symbp: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="symbp", description="A symbolic derivation checker for backpropagation.")
+    p.add_argument("--version", action="version", version=f"symbp {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    v = sub.add_parser("verify", help="verify the standard backpropagation recursions for one network",
+                       description="Check every closed-form delta recursion and gradient of a network against "
+                                   "direct differentiation of its loss. Exit code 0: all hold; 1: a claim fails; 2: bad input.")
+    v.add_argument("--layers", default="3,4,2", help="layer widths from input to output (default: 3,4,2)")
+    v.add_argument("--activation", default="sigmoid", choices=[n for n, a in ACTIVATIONS.items() if a.hidden_ok],
+                   help="hidden activation (default: sigmoid)")
+    v.add_argument("--output", default=None, choices=list(ACTIVATIONS),
+                   help="output activation (default: sigmoid for bce, softmax for cross-entropy, else identity)")
+    v.add_argument("--loss", default="bce", choices=list(LOSSES), help="loss (default: bce)")
+    v.add_argument("--form", default="explicit-bias", choices=list(FORMS), help="formulation (default: explicit-bias)")
+    v.add_argument("--layout", default="output-by-input", choices=list(LAYOUTS),
+                   help="weight layout of the explicit-bias form (default: output-by-input)")
+    v.add_argument("--samples", type=_positive, default=1, help="number of samples m; the loss is their mean (default: 1)")
+    v.add_argument("--assume", action="append", default=[], choices=list(ASSUMPTIONS),
+                   help="an assumption the claims may use (repeatable)")
+    v.add_argument("--mutate", choices=list(MUTATIONS), help="check a deliberately wrong recursion instead (for teaching and testing)")
+    v.add_argument("--points", type=_positive, default=3, help="random points of the numeric test (default: 3)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the random points (default: 0)")
+    v.add_argument("--format", default="text", choices=["text", "json"], help="output format (default: text)")
+    v.add_argument("--verbose", action="store_true", help="one verdict per parameter and node as well")
+
+    b = sub.add_parser("bench", help="benchmarks", description="Benchmarks with medians and ratios from one run.")
+    b.add_argument("suite", choices=["symbolic"], help="which benchmark")
+    b.add_argument("--large", action="store_true", help="also the 10,000-parameter network (minutes)")
+    b.add_argument("--repeats", type=_positive, default=3, help="repeats for the medians (default: 3)")
+    b.add_argument("--format", default="text", choices=["text", "json"])
+    return p
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _progress(items):
+    if not sys.stderr.isatty():
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc="claims", unit="claim", leave=False)
+
+
+def _verify(args) -> int:
+    from .network import Network
+    from .report import to_json, to_text
+    from .verify import verify
+
+    net = Network(args.layers, args.activation, args.output, args.loss, args.form, args.layout, args.samples)
+    variant = MUTATIONS[args.mutate] if args.mutate else Variant()
+    report = verify(net, args.assume, variant, points=args.points, seed=args.seed, verbose=args.verbose,
+                    progress=_progress)
+    print(to_json(report) if args.format == "json" else to_text(report, args.verbose))
+    return 0 if report.ok else 1
+
+
+def _bench(args) -> int:
+    from . import bench
+
+    results = bench.symbolic(repeats=args.repeats, large=args.large)
+    print(json.dumps(results, indent=2) if args.format == "json" else bench.symbolic_text(results))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 2
+    try:
+        return {"verify": _verify, "bench": _bench}[args.command](args)
+    except SymbpError as exc:
+        print(f"symbp: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

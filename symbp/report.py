@@ -1,0 +1,44 @@
+"""Rendering verdicts: text tables and JSON. Verdicts are data; this module only prints them."""
+from __future__ import annotations
+
+import json
+
+from .verify import Report
+
+_POINT_SHOWN = 8
+
+
+def to_json(report: Report) -> str:
+    """A JSON list with one object per claim."""
+    return json.dumps([v.to_dict() for v in report.verdicts], indent=2)
+
+
+def to_text(report: Report, verbose: bool = False) -> str:
+    """A table of claims with their verdicts, then every failure with its counterexample."""
+    rows = [("id", "verdict", "method", "seconds", "statement")]
+    for v in report.verdicts:
+        rows.append((v.id, v.verdict, v.method or "-", f"{v.seconds:.3f}", v.statement))
+        if verbose:
+            rows.extend((f"  {e['id']}", e["verdict"], e["method"], "", "") for e in v.elements)
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    lines = [report.network]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+    for v in report.verdicts:
+        if v.verdict == "error":
+            lines.append(f"\n{v.id}: error: {v.note}")
+        if v.verdict != "fails" or not v.counterexample:
+            continue
+        c = v.counterexample
+        lines.append(f"\n{v.id} fails: {v.statement}")
+        if v.note:
+            lines.append(f"  note: {v.note}")
+        lines.append(f"  smallest failing architecture tried: {c['architecture']}, at {c['element']}")
+        lines.append(f"  closed form = {c['closed_form']}")
+        lines.append(f"  direct      = {c['direct']}")
+        lines.append(f"  residual    = {c['residual']:.3g} (relative)")
+        shown = list(c["point"].items())[:_POINT_SHOWN]
+        more = len(c["point"]) - len(shown)
+        lines.append("  at " + ", ".join(f"{k} = {val}" for k, val in shown) + (f", ... ({more} more)" if more > 0 else ""))
+    held = sum(v.verdict == "holds" for v in report.verdicts)
+    lines.append(f"\n{held} of {len(report.verdicts)} claims hold")
+    return "\n".join(lines)

@@ -1,0 +1,224 @@
+"""Verification: every closed-form claim compared against direct differentiation, one verdict each."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import symengine as se
+
+from . import recursions as rec
+from .activations import Activation
+from .direct import d_loss_d_nodes, loss_gradient
+from .equivalence import Engine
+from .errors import SymbpError
+from .network import Network
+
+
+@dataclass
+class Verdict:
+    """The outcome of one claim: ``verdict`` is holds, fails or error."""
+
+    id: str
+    statement: str
+    verdict: str
+    method: str
+    seconds: float
+    counterexample: dict | None = None
+    note: str = ""
+    elements: list = field(default_factory=list)  # per-element verdicts, with verbose
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if not self.elements:
+            d.pop("elements")
+        if d["counterexample"] is None:
+            d.pop("counterexample")
+        return d
+
+
+@dataclass
+class Report:
+    """All verdicts for one network."""
+
+    network: str
+    verdicts: list
+
+    @property
+    def ok(self) -> bool:
+        return all(v.verdict == "holds" for v in self.verdicts)
+
+
+@dataclass
+class Claim:
+    """A claim: elements (label, closed form thunk, reference thunk), checked one by one."""
+
+    id: str
+    statement: str
+    elements: object  # callable returning [(label, lhs, rhs)]
+    note: str = ""
+
+
+def claims(net: Network, variant: rec.Variant = rec.Variant(), assumptions=frozenset()) -> list[Claim]:
+    """The standard claims for a network, in the order a derivation states them."""
+    fam = rec.family(net)
+    out = [_activation_claim(a) for a in _distinct({net.hidden, net.output}) if a.name != "identity"]
+    if net.form.family == "bias-node":
+        out.append(Claim(
+            "z[l,0] = 1 (8)",
+            "z^l_0 = 1 on every layer, from eq (5) with (6) and (7)",
+            lambda: [(f"z[{l},0]", net.z(i, l, 0), se.Integer(1)) for i in range(net.samples) for l in range(1, net.L + 1)],
+        ))
+    cache: dict = {}
+
+    def direct_deltas(l):
+        if l not in cache:
+            cache[l] = [d_loss_d_nodes(net, i, "z", l) for i in range(net.samples)]
+        return cache[l]
+
+    def closed_deltas():
+        if "closed" not in cache:
+            cache["closed"] = [rec.deltas(net, i, variant) for i in range(net.samples)]
+        return cache["closed"]
+
+    _, base_statement, needs = rec.base_case(net, 0)
+    missing = sorted(needs - set(assumptions))
+    note = f"holds only under {', '.join(missing)}; pass --assume {' --assume '.join(missing)}" if missing else ""
+    for l in [net.L, *rec.hidden_layers(net)]:
+        gprime, weight = fam.names["g'"], fam.names["W"]
+        statement = base_statement if l == net.L else f"delta^l_j = {gprime}(z^l_j) sum_k {weight} delta^(l+1)_k"
+        out.append(Claim(
+            f"delta[{l}]", statement,
+            (lambda l=l: [
+                (f"delta[{l},{j}]" + (f" sample {i + 1}" if net.samples > 1 else ""), closed_deltas()[i][l][j - 1], direct_deltas(l)[i][j - 1])
+                for i in range(net.samples) for j in range(1, net.width(l) + 1)
+            ]),
+            note if needs else "",
+        ))
+    grads: dict = {}
+
+    def gradients(kind):
+        if kind not in grads:
+            grads[kind] = {"direct": loss_gradient, "index": lambda n: rec.gradient(n, variant), "matrix": rec.matrix_gradient}[kind](net)
+        return grads[kind]
+
+    groups = net.groups()
+    for label, members in groups.items():
+        name = members[0][0]
+        statement = fam.names["Wgrad"] if name in ("W", "theta") else "dJ/db^l_j = 1/m sum_i delta^l_j"
+        for kind, prefix in (("index", ""), ("matrix", "matrix ")):
+            out.append(Claim(
+                f"{prefix}dJ/d{label}",
+                statement if kind == "index" else _matrix_statement(net, name),
+                (lambda members=members, kind=kind: [
+                    (str(s), gradients(kind)[s], gradients("direct")[s]) for _, _, s in members
+                ]),
+                note if needs else "",
+            ))
+    return out
+
+
+def _matrix_statement(net, name):
+    if name == "b":
+        return "dJ/db^l = 1/m 1^T Delta^l, Delta^l = (Delta^(l+1) W^(l+1)) (Hadamard) g'(Z^l)"
+    if net.form.family == "bias-node":
+        return "dJ/dtheta^(l) = 1/m Delta^(l+1)^T H^l, Delta^l = (Delta^(l+1) theta^(l)) .* Psi^l(Z^l) (48)"
+    return "dJ/dW^l = 1/m Delta^l^T A^(l-1), Delta^l = (Delta^(l+1) W^(l+1)) (Hadamard) g'(Z^l)"
+
+
+def _distinct(acts):
+    return sorted(acts, key=lambda a: a.name)
+
+
+def _activation_claim(act: Activation) -> Claim:
+    u = [se.Symbol(f"u{k}") for k in range(1, 4)]
+    if act.elementwise:
+        return Claim(
+            f"{act.name}'", f"d/dz {act.formula} = {act.derivative_formula}",
+            lambda: [(f"{act.name}'(u)", act.derivative(u[0]), act.value(u[0]).diff(u[0]))],
+        )
+    return Claim(
+        f"{act.name}'", f"d a_k / d z_j = {act.derivative_formula}",
+        lambda: [
+            (f"da[{k + 1}]/dz[{j + 1}]", act.jacobian(u)[k][j], act.vector(u)[k].diff(u[j]))
+            for k in range(3) for j in range(3)
+        ],
+    )
+
+
+def verify(
+    net: Network,
+    assumptions=(),
+    variant: rec.Variant = rec.Variant(),
+    points: int = 3,
+    seed: int = 0,
+    verbose: bool = False,
+    shrink: bool = True,
+    progress=None,
+) -> Report:
+    """Check the standard backpropagation claims for ``net`` against direct differentiation.
+
+    >>> report = verify(Network([2, 2, 1], activation="sigmoid", loss="bce"))
+    >>> report.ok, [v.id for v in report.verdicts][1:3]
+    (True, ['delta[2]', 'delta[1]'])
+    >>> verify(Network([2, 2, 1]), variant=rec.MUTATIONS["gprime-dropped"]).ok
+    False
+    """
+    assumptions = frozenset(assumptions)
+    engine = _engine(net, assumptions, points, seed)
+    verdicts = []
+    items = claims(net, variant, assumptions)
+    for claim in items if progress is None else progress(items):
+        v = _check(claim, engine, net, verbose)
+        if v.verdict == "fails" and shrink:
+            _shrink(v, net, assumptions, variant, points, seed)
+        verdicts.append(v)
+    return Report(repr(net), verdicts)
+
+
+def _engine(net, assumptions, points, seed):
+    subs = net.assumption_substitutions(assumptions)
+    return Engine(lambda rng: net.sample_point(rng, assumptions), points=points, seed=seed, substitutions=subs)
+
+
+def _check(claim: Claim, engine: Engine, net: Network, verbose: bool) -> Verdict:
+    start = time.perf_counter()
+    methods, elements, failure = set(), [], None
+    try:
+        for label, lhs, rhs in claim.elements():
+            ev = engine.compare(lhs, rhs)
+            methods.add(ev.method)
+            if verbose:
+                elements.append({"id": label, "verdict": "holds" if ev.equal else "fails", "method": ev.method})
+            if not ev.equal and failure is None:
+                failure = {
+                    "architecture": net.architecture,
+                    "element": label,
+                    "closed_form": ev.lhs,
+                    "direct": ev.rhs,
+                    "residual": ev.residual,
+                    "point": ev.point,
+                }
+                if not verbose:
+                    break
+    except SymbpError as exc:
+        return Verdict(claim.id, claim.statement, "error", "", time.perf_counter() - start, note=str(exc))
+    method = "numeric" if "numeric" in methods else "exact"
+    verdict = "fails" if failure else "holds"
+    note = claim.note if failure else ""
+    return Verdict(claim.id, claim.statement, verdict, method, time.perf_counter() - start, failure, note, elements)
+
+
+def _shrink(verdict: Verdict, net: Network, assumptions, variant, points, seed):
+    """Look for a smaller architecture of the same depth where the claim fails too."""
+    for w in range(1, max(net.widths)):
+        widths = [min(w, n) for n in net.widths]
+        if widths == net.widths:
+            break
+        small = Network(widths, net.hidden.name, net.output.name, net.loss.name, net.form.name, net.layout, net.samples)
+        claim = next((c for c in claims(small, variant, assumptions) if c.id == verdict.id), None)
+        if claim is None:
+            continue
+        v = _check(claim, _engine(small, assumptions, points, seed), small, False)
+        if v.verdict == "fails":
+            verdict.counterexample = v.counterexample
+            return

@@ -1,0 +1,11 @@
+"""Seeds every source of randomness the tests use."""
+import random
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    random.seed(1234)
+    np.random.seed(1234)

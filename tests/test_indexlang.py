@@ -1,0 +1,69 @@
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from symbp import indexlang as il
+from symbp.errors import ParseError
+
+
+def evaluate(text, env=None, values=None):
+    values = values or {}
+    ev = il.Evaluator(
+        lambda name, idx: values.get((name, idx), Fraction(len(idx) + sum(idx))),
+        lambda name, idx, arg, env: Fraction(100),
+        lambda name: {"L": 3}[name],
+    )
+    return ev.eval(il.parse_expr(text), env or {})
+
+
+def test_sum_kronecker_and_condition():
+    assert evaluate("sum(I(k, 2) * x[k], (k, 1, 3))") == 1 + 2  # x[2] -> 1 + 2
+    assert evaluate("sum(k, (k, 1, L))") == 6
+    assert evaluate("1/2 if p == 0 else 3", {"p": 0}) == Fraction(1, 2)
+    assert evaluate("1/2 if p == 0 else 3", {"p": 1}) == 3
+    assert evaluate("sum(1, (k, 1, 0))") == 0  # an empty range sums to 0
+
+
+def test_equation_and_ranges():
+    eq = il.parse_equation("C[l,j,k] = 1/h[l](1) if k == 0 else 1")
+    assert eq.lhs.name == "C" and isinstance(eq.rhs, il.Cond)
+    assert [r[0] for r in il.parse_ranges("(l, 1, L-1), (k, 0, S[l])")] == ["l", "k"]
+    assert il.names_in(eq.rhs) == {"h"}
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("__import__('os')", "not a valid name"),
+        ("x.y", "Attribute is not part"),
+        ("lambda: 1", "Lambda is not part"),
+        ("'text'", "only numbers"),
+        ("f(1, 2)", "unknown function"),
+        ("z[l](1)(2)", "can be called"),
+        ("sum(x)", "write a sum as"),
+        ("a < b < c", "one comparison"),
+        ("x[", "cannot read"),
+        ("[1, 2]", "List is not part"),
+        ("x @ y", "operator MatMult"),
+    ],
+)
+def test_rejects_code_with_a_message(text, message):
+    with pytest.raises(ParseError, match=message):
+        il.parse_expr(text, "claim (3)")
+
+
+def test_error_names_the_place():
+    with pytest.raises(ParseError, match=r"^claim \(43\): .*column"):
+        il.parse_expr("delta[l,p] +* 2", "claim (43)")
+    with pytest.raises(ParseError, match="expected one '='"):
+        il.parse_equation("z[l,j] == 1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abzxhIW[](),.:=+-*/ 0123456789_'\"lambdsum\\\n", max_size=40))
+def test_fuzz_only_clean_errors(text):
+    try:
+        il.parse_expr(text)
+    except ParseError:
+        pass
