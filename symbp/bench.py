@@ -9,7 +9,7 @@ from .direct import loss_gradient
 from .equivalence import Engine
 from .network import Network
 
-SYMBOLIC_SIZES = {"small": [3, 4, 4, 2], "1k": [10, 30, 20, 10], "10k": [30, 100, 60, 20]}
+SYMBOLIC_SIZES = {"small": [2, 2, 2, 1], "1k": [10, 30, 20, 10], "10k": [30, 100, 60, 20]}
 
 
 def _verify_gradients(net: Network, points: int) -> tuple[float, int]:
@@ -28,29 +28,32 @@ def _sympy_gradients(net: Network, points: int) -> float:
 
     import sympy
 
-    J = sympy.sympify(str(net.J))
-    closed = {str(p): sympy.sympify(str(e)) for p, e in rec.gradient(net).items()}
-    names = [str(s) for s in net.params] + [str(s) for i in range(net.samples) for s in net.x(i) + net.y(i)]
-    symbols = {n: sympy.Symbol(n) for n in names}
+    J = net.J._sympy_()  # structural conversion; SymPy does all the timed work
+    closed = {p: e._sympy_() for p, e in rec.gradient(net).items()}
+    symbols = net.params + [s for i in range(net.samples) for s in net.x(i) + net.y(i)]
     start = time.perf_counter()
     rng = random.Random(0)
-    pts = [{symbols[n]: sympy.Rational(rng.randint(1, 999), 1000) for n in names} for _ in range(points)]
-    for name in map(str, net.params):
-        d = sympy.diff(J, symbols[name])
+    pts = [{s._sympy_(): sympy.Rational(rng.randint(1, 999), 1000) for s in symbols} for _ in range(points)]
+    failures = 0
+    for p in net.params:
+        d = sympy.diff(J, p._sympy_())
         for pt in pts:
-            assert abs(d.evalf(60, subs=pt) - closed[name].evalf(60, subs=pt)) < 1e-40
-    return time.perf_counter() - start
+            failures += bool(abs(d.evalf(60, subs=pt) - closed[p].evalf(60, subs=pt)) > 1e-40)
+    return time.perf_counter() - start, failures
 
 
 def symbolic(repeats: int = 3, large: bool = False, points: int = 3) -> list[dict]:
     """Verify every gradient of sigmoid/BCE networks; SymPy alone on the small one for the ratio."""
     results = []
     small = Network(SYMBOLIC_SIZES["small"], "sigmoid", "sigmoid", "bce")
-    se_small = statistics.median(_verify_gradients(small, points)[0] for _ in range(repeats))
-    sp_small = statistics.median(_sympy_gradients(small, points) for _ in range(repeats))
+    se_runs = [_verify_gradients(small, points) for _ in range(repeats)]
+    se_small = statistics.median(r[0] for r in se_runs)
+    sp_runs = [_sympy_gradients(small, points) for _ in range(repeats)]
+    sp_small = statistics.median(r[0] for r in sp_runs)
     results.append({
         "layers": small.architecture, "parameters": len(small.params), "engine": "symengine",
-        "seconds": se_small, "sympy_seconds": sp_small, "ratio_sympy": sp_small / se_small, "failures": 0,
+        "seconds": se_small, "sympy_seconds": sp_small, "ratio_sympy": sp_small / se_small,
+        "failures": max(r[1] for r in se_runs + sp_runs),
     })
     for key in ["1k", "10k"] if large else ["1k"]:
         net = Network(SYMBOLIC_SIZES[key], "sigmoid", "sigmoid", "bce")

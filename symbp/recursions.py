@@ -12,7 +12,7 @@ from typing import Callable
 
 import symengine as se
 
-from .errors import ShapeError, UsageError
+from .errors import ShapeError
 from .losses import PAIRINGS
 from .network import Network
 
@@ -25,7 +25,7 @@ class Variant:
     gprime: bool = True  # ... (Hadamard) g'(z^l); False: the activation derivative dropped
     mean: bool = True  # gradients carry 1/m; False: the 1/m dropped
     swap_gradient: bool = False  # dJ/dW_{j,k} = delta_k a_j: indices swapped
-    delta_shift: int = 0  # the gradient of a layer's weights uses delta of the layer shift further on
+    delta_shift: int = 0  # the gradient of W^l uses delta^(l+shift) where that layer exists
 
 
 MUTATIONS: dict[str, Variant] = {
@@ -65,7 +65,10 @@ FAMILIES = {
         source_nodes=lambda net, l: range(1, net.width(l) + 1),
         bias=lambda l, to: ("b", (l, to)),
         first_delta_layer=1,
-        names={"W": "W^{l+1}_{k,j}", "Wgrad": "dJ/dW^l_{j,k} = 1/m sum_i delta^l_j a^{l-1}_k", "g'": "g'"},
+        names={
+            "delta": "delta^l_j = g'(z^l_j) sum_k W^(l+1)_{k,j} delta^(l+1)_k",
+            "Wgrad": "dJ/dW^l_{j,k} = 1/m sum_i delta^l_j a^(l-1)_k",
+        },
     ),
     ("explicit-bias", "input-by-output"): Family(
         weight=lambda l, to, frm: ("W", (l, frm, to)),
@@ -73,7 +76,10 @@ FAMILIES = {
         source_nodes=lambda net, l: range(1, net.width(l) + 1),
         bias=lambda l, to: ("b", (l, to)),
         first_delta_layer=1,
-        names={"W": "w^{l+1}_{j,k}", "Wgrad": "dJ/dw^l_{i,j} = 1/m sum a^{l-1}_i delta^l_j", "g'": "g'"},
+        names={
+            "delta": "delta^l_j = g'(z^l_j) sum_k w^(l+1)_{j,k} delta^(l+1)_k",
+            "Wgrad": "dJ/dw^l_{i,j} = 1/m sum_i a^(l-1)_i delta^l_j",
+        },
     ),
     ("bias-node", "output-by-input"): Family(
         weight=lambda l, to, frm: ("theta", (l - 1, to, frm)),
@@ -81,7 +87,10 @@ FAMILIES = {
         source_nodes=lambda net, l: range(0, net.width(l) + 1),
         bias=None,
         first_delta_layer=2,
-        names={"W": "theta^(l)_{k,p}", "Wgrad": "dJ/dtheta^(l)_{p,q} = 1/m sum_i delta^{l+1}_p C^(l)_{1,q} h^(l)(z^l_q)", "g'": "Psi"},
+        names={
+            "delta": "delta^l_p = sum_k delta^(l+1)_k theta^(l)_{k,p} Psi^l(z^l_p) (1 - I(p,0)) (43)",
+            "Wgrad": "dJ/dtheta^(l)_{p,q} = 1/m sum_i delta^(l+1)_p C^(l)_{1,q} h^(l)(z^l_q) (44)",
+        },
     ),
 }
 
@@ -139,7 +148,7 @@ def gradient(net: Network, variant: Variant = Variant()) -> dict:
     scale = se.Rational(1, net.samples) if variant.mean else se.Integer(1)
     out = {}
     for dest in range(fam.first_delta_layer, net.L + 1):
-        d = dest + variant.delta_shift
+        d = dest + variant.delta_shift if dest + variant.delta_shift <= net.L else dest
         for to in range(1, net.width(dest) + 1):
             for frm in fam.source_nodes(net, dest - 1):
                 t, f = (frm, to) if variant.swap_gradient else (to, frm)
@@ -152,8 +161,6 @@ def gradient(net: Network, variant: Variant = Variant()) -> dict:
 
 
 def _at(ds, layer, j):
-    if layer not in ds:
-        raise UsageError(f"delta^{layer} does not exist in this network")
     if not 1 <= j <= len(ds[layer]):
         raise ShapeError(f"delta^{layer}_{j} does not exist: layer {layer} has {len(ds[layer])} nodes")
     return ds[layer][j - 1]

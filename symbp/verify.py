@@ -8,7 +8,7 @@ import symengine as se
 
 from . import recursions as rec
 from .activations import Activation
-from .direct import d_loss_d_nodes, loss_gradient
+from .direct import d_loss_d_nodes, loss_gradient, normalize
 from .equivalence import Engine
 from .errors import SymbpError
 from .network import Network
@@ -84,8 +84,7 @@ def claims(net: Network, variant: rec.Variant = rec.Variant(), assumptions=froze
     missing = sorted(needs - set(assumptions))
     note = f"holds only under {', '.join(missing)}; pass --assume {' --assume '.join(missing)}" if missing else ""
     for l in [net.L, *rec.hidden_layers(net)]:
-        gprime, weight = fam.names["g'"], fam.names["W"]
-        statement = base_statement if l == net.L else f"delta^l_j = {gprime}(z^l_j) sum_k {weight} delta^(l+1)_k"
+        statement = base_statement if l == net.L else fam.names["delta"]
         out.append(Claim(
             f"delta[{l}]", statement,
             (lambda l=l: [
@@ -134,7 +133,7 @@ def _activation_claim(act: Activation) -> Claim:
     if act.elementwise:
         return Claim(
             f"{act.name}'", f"d/dz {act.formula} = {act.derivative_formula}",
-            lambda: [(f"{act.name}'(u)", act.derivative(u[0]), act.value(u[0]).diff(u[0]))],
+            lambda: [(f"{act.name}'(u)", act.derivative(u[0]), normalize(act.value(u[0]).diff(u[0])))],
         )
     return Claim(
         f"{act.name}'", f"d a_k / d z_j = {act.derivative_formula}",
