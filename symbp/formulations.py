@@ -7,7 +7,7 @@ new entry here, not new code.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import UnknownNameError
 
@@ -49,24 +49,15 @@ EXPLICIT_BIAS = Formulation(
     ),
 )
 
-EXPLICIT_BIAS_INPUT_BY_OUTPUT = Formulation(
-    name="explicit-bias",
+EXPLICIT_BIAS_INPUT_BY_OUTPUT = replace(
+    EXPLICIT_BIAS,
     description="z^l_j = b^l_j + sum_i w^l_{i,j} a^{l-1}_i, a^l = g^l(z^l); W^l is n_{l-1} x n_l (input-by-output, seed 000)",
-    family="explicit-bias",
-    first_layer=0,
-    node_low=1,
-    size="n",
-    activation="g",
-    derivative="gprime",
     equations=(
-        ("a[0,k] = x[k]", "(k, 1, n[0])"),
+        EXPLICIT_BIAS.equations[0],
         ("z[l,j] = b[l,j] + sum(W[l,k,j] * a[l-1,k], (k, 1, n[l-1]))", "(l, 1, L), (j, 1, n[l])"),
-        ("a[l,j] = g[l](z[l,j])", "(l, 1, L), (j, 1, n[l])"),
+        EXPLICIT_BIAS.equations[2],
     ),
-    parameters=(
-        ("W[l,k,j]", "(l, 1, L), (k, 1, n[l-1]), (j, 1, n[l])"),
-        ("b[l,j]", "(l, 1, L), (j, 1, n[l])"),
-    ),
+    parameters=(("W[l,k,j]", "(l, 1, L), (k, 1, n[l-1]), (j, 1, n[l])"), EXPLICIT_BIAS.parameters[1]),
 )
 
 BIAS_NODE = Formulation(

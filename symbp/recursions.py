@@ -70,17 +70,6 @@ FAMILIES = {
             "Wgrad": "dJ/dW^l_{j,k} = 1/m sum_i delta^l_j a^(l-1)_k",
         },
     ),
-    ("explicit-bias", "input-by-output"): Family(
-        weight=lambda l, to, frm: ("W", (l, frm, to)),
-        source=_explicit_source,
-        source_nodes=lambda net, l: range(1, net.width(l) + 1),
-        bias=lambda l, to: ("b", (l, to)),
-        first_delta_layer=1,
-        names={
-            "delta": "delta^l_j = g'(z^l_j) sum_k w^(l+1)_{j,k} delta^(l+1)_k",
-            "Wgrad": "dJ/dw^l_{i,j} = 1/m sum_i a^(l-1)_i delta^l_j",
-        },
-    ),
     ("bias-node", "output-by-input"): Family(
         weight=lambda l, to, frm: ("theta", (l - 1, to, frm)),
         source=_bias_node_source,
@@ -93,6 +82,16 @@ FAMILIES = {
         },
     ),
 }
+
+
+FAMILIES[("explicit-bias", "input-by-output")] = replace(
+    FAMILIES[("explicit-bias", "output-by-input")],
+    weight=lambda l, to, frm: ("W", (l, frm, to)),
+    names={
+        "delta": "delta^l_j = g'(z^l_j) sum_k w^(l+1)_{j,k} delta^(l+1)_k",
+        "Wgrad": "dJ/dw^l_{i,j} = 1/m sum_i a^(l-1)_i delta^l_j",
+    },
+)
 
 
 def family(net: Network) -> Family:
