@@ -72,3 +72,21 @@ def derivative(net: Network, i: int, of: tuple, wrt: tuple):
     s = se.Symbol(f"_cut_{name}[{','.join(map(str, idx))}]")
     value = net.node(i, *of, overrides={(name, tuple(idx)): s})
     return normalize(value.diff(s)).subs({s: net.node(i, name, idx)})
+
+
+def directional_derivative(net: Network, direction: dict):
+    """d/dt J(theta + t r) at t = 0: the loss differentiated once along a direction r.
+
+    One differentiation of the composed loss checks every gradient component at once: for random
+    r it equals sum_p r_p dJ/dp exactly when each component does (PyTorch's fast gradcheck uses
+    the same projection).
+
+    >>> net = Network([1, 1], activation="identity", output="identity", loss="half-squared-error")
+    >>> W, b = net.params
+    >>> d = directional_derivative(net, {W: 2, b: 3})
+    >>> se.expand(d - (2 * loss_gradient(net)[W] + 3 * loss_gradient(net)[b]))
+    0
+    """
+    t = se.Symbol("_t")
+    shifted = net.J.xreplace({p: p + t * r for p, r in direction.items()})
+    return normalize(shifted.diff(t)).xreplace({t: se.Integer(0)})

@@ -62,3 +62,18 @@ def test_against_torch_autograd():
         t = {"W": {1: W1, 2: W2}, "b": {1: b1, 2: b2}}[name][idx[0]].grad
         ref = t[idx[1] - 1, idx[2] - 1] if name == "W" else t[idx[1] - 1]
         assert float(eng.value(grad[s], 0)) == pytest.approx(float(ref), rel=1e-9, abs=1e-12)
+
+
+def test_directional_derivative_is_the_projected_gradient():
+    from symbp.direct import directional_derivative
+    from symbp.equivalence import Engine
+
+    net = Network([2, 3, 2], "tanh", "softmax", "cross-entropy", samples=2)
+    r = {p: se.Symbol(f"_r[{p}]") for p in net.params}
+    grad = loss_gradient(net)
+    eng = Engine(lambda rng: net.sample_point(rng))
+    assert eng.compare(directional_derivative(net, r), se.Add(*[r[p] * grad[p] for p in net.params])).equal
+    # one wrong component is seen through the projection
+    wrong = dict(grad)
+    wrong[net.params[4]] = wrong[net.params[4]] * (1 + se.Rational(1, 10**12))
+    assert not eng.compare(directional_derivative(net, r), se.Add(*[r[p] * wrong[p] for p in net.params])).equal
