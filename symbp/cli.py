@@ -7,7 +7,7 @@ import sys
 
 from . import __version__
 from .activations import ACTIVATIONS
-from .errors import SymbpError
+from .errors import SymbpError, UsageError
 from .formulations import FORMS, LAYOUTS
 from .losses import ASSUMPTIONS, LOSSES
 from .recursions import MUTATIONS, Variant
@@ -43,6 +43,20 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=0, help="seed of the random points (default: 0)")
     v.add_argument("--format", default="text", choices=["text", "json"], help="output format (default: text)")
     v.add_argument("--verbose", action="store_true", help="one verdict per parameter and node as well")
+
+    c = sub.add_parser("check", help="check the claims of derivation files",
+                       description="Check every claim of derivation files (TOML, see derivations/README.md) against "
+                                   "direct differentiation. Exit code 0: every verdict as the file expects; 1: one is "
+                                   "not; 2: unreadable input.")
+    c.add_argument("paths", nargs="*", metavar="PATH", help="derivation files or folders (default: the bundled derivations/)")
+    c.add_argument("--sizes", action="append", default=[], metavar="WIDTHS",
+                   help="check every claim at these layer widths instead of the file's (repeatable), e.g. 3,4,2")
+    c.add_argument("--fast", action="store_true", help="use the randomized check only (no symbolic expansion)")
+    c.add_argument("--budget", type=float, default=120.0, help="seconds one claim may take before it is an error (default: 120)")
+    c.add_argument("--points", type=_positive, default=3, help="random points of the numeric test (default: 3)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random points (default: 0)")
+    c.add_argument("--no-diagnosis", action="store_true", help="do not search for a likely fix of failing claims")
+    c.add_argument("--format", default="text", choices=["text", "json"], help="output format (default: text)")
 
     b = sub.add_parser("bench", help="benchmarks", description="Benchmarks with medians and ratios from one run.")
     b.add_argument("suite", choices=["symbolic"], help="which benchmark")
@@ -83,6 +97,49 @@ def _verify(args) -> int:
     return 0 if report.ok else 1
 
 
+def _derivation_files(paths) -> list:
+    from pathlib import Path
+
+    if not paths:
+        bundled = Path(__file__).resolve().parent.parent / "derivations"
+        if not bundled.is_dir():
+            bundled = Path.cwd() / "derivations"
+        if not bundled.is_dir():
+            raise UsageError("no bundled derivations/ folder found here; name the files to check")
+        paths = [str(bundled)]
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.glob("*.toml"))
+            if not found:
+                raise UsageError(f"{p}: no .toml derivation files in this folder")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise UsageError(f"{p}: no such file or folder")
+    return files
+
+
+def _check(args) -> int:
+    from .check import Checker
+    from .derivation import load
+    from .network import _check_layers
+    from .report import check_json, check_text
+
+    sizes = [_check_layers(s) for s in args.sizes]
+    derivations = [load(f) for f in _derivation_files(args.paths)]  # every file is read before any output
+    results, texts = [], []
+    for d in derivations:
+        checker = Checker(d, sizes=sizes or None, fast=args.fast, points=args.points, seed=args.seed,
+                          budget=args.budget, diagnose=not args.no_diagnosis)
+        verdicts = [checker.check(c) for c in _progress(d.claims)]
+        results.extend(verdicts)
+        texts.append(check_text(d.title, d.path, verdicts))
+    print(check_json(results) if args.format == "json" else "\n\n".join(texts))
+    return 0 if all(v.as_expected for v in results) else 1
+
+
 def _bench(args) -> int:
     from . import bench
 
@@ -97,7 +154,7 @@ def main(argv=None) -> int:
         _parser().print_help()
         return 2
     try:
-        return {"verify": _verify, "bench": _bench}[args.command](args)
+        return {"verify": _verify, "check": _check, "bench": _bench}[args.command](args)
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)
         return 2

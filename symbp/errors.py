@@ -30,3 +30,15 @@ class UnknownNameError(SymbpError, KeyError):
 
     def __str__(self):  # KeyError would quote the message
         return str(self.args[0])
+
+
+class ClaimError(SymbpError, ValueError):
+    """A claim that cannot be evaluated as written (an unknown name, an index out of range, ...)."""
+
+
+class DerivationError(SymbpError, ValueError):
+    """A derivation file that cannot be loaded; the message names the file, the line and the claim."""
+
+
+class ClaimTimeout(SymbpError, TimeoutError):
+    """A claim that took longer than its time budget."""

@@ -89,13 +89,31 @@ class Cond:
 
 
 @dataclass(frozen=True)
+class Deriv:
+    """``d(of)/d(wrt)``: the derivative of one quantity with respect to another."""
+
+    of: object
+    wrt: object
+
+
+@dataclass(frozen=True)
+class Call:
+    """A built-in function of several arguments: T(A), ones(r, c), samplesum(body, (i, lo, hi))."""
+
+    name: str
+    args: tuple
+
+
+@dataclass(frozen=True)
 class Equation:
     lhs: Ref
     rhs: object
     text: str
 
 
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
+#: built-in functions of several arguments, with their arity
+BUILTINS = {"T": 1, "ones": 2, "samplesum": 2}
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_']*$")
 
@@ -143,6 +161,10 @@ def _range(node, where):
     return node[0].name, node[1], node[2]
 
 
+def _is_d(node) -> bool:
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "d" and len(node.args) == 1
+
+
 class _Reader:
     """Turns a whitelisted Python AST into the tree above."""
 
@@ -159,6 +181,11 @@ class _Reader:
         if method is None:
             self.fail(node, f"{type(node).__name__} is not part of the equation language")
         return method(node)
+
+    def _d_arg(self, node):
+        if node.keywords:
+            self.fail(node, "keyword arguments are not part of the equation language")
+        return self.read(node.args[0])
 
     def _Constant(self, node):
         v = node.value
@@ -178,9 +205,11 @@ class _Reader:
         return tuple(self.read(e) for e in node.elts)
 
     def _BinOp(self, node):
+        if isinstance(node.op, ast.Div) and all(_is_d(n) for n in (node.left, node.right)):
+            return Deriv(self._d_arg(node.left), self._d_arg(node.right))
         op = _BINOPS.get(type(node.op))
         if op is None:
-            self.fail(node, f"operator {type(node.op).__name__} is not allowed (use + - * / **)")
+            self.fail(node, f"operator {type(node.op).__name__} is not allowed (use + - * / ** and @)")
         return BinOp(op, self.read(node.left), self.read(node.right))
 
     def _UnaryOp(self, node):
@@ -224,6 +253,16 @@ class _Reader:
                 self.fail(node, "write a sum as sum(body, (k, low, high))")
             var, lo, hi = _range(args[1], self.where)
             return Sum(args[0], var, lo, hi)
+        if name == "d":
+            self.fail(node, "write a derivative as d(J)/d(W[l,j,k])")
+        if name in BUILTINS:
+            if len(args) != BUILTINS[name]:
+                self.fail(node, f"{name} takes {BUILTINS[name]} argument(s)")
+            if name == "samplesum":
+                if not isinstance(args[1], tuple):
+                    self.fail(node, "write a sum over samples as samplesum(body, (i, 1, m))")
+                _range(args[1], self.where)
+            return Call(name, tuple(args))
         if name == "I":
             if len(args) != 2:
                 self.fail(node, "the Kronecker delta takes two indices: I(p, q)")
@@ -326,3 +365,70 @@ def names_in(node) -> set[str]:
         elif hasattr(n, "__dataclass_fields__"):
             stack.extend(getattr(n, f) for f in n.__dataclass_fields__)
     return out
+
+
+# --- printing ---------------------------------------------------------------------------------
+class Printer:
+    """Prints a tree back in the language's own notation; one ``_print_X`` method per node type."""
+
+    _PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 3}
+
+    def doprint(self, node) -> str:
+        return getattr(self, "_print_" + type(node).__name__)(node)
+
+    def _print_tuple(self, node):
+        return "(" + ", ".join(map(self.doprint, node)) + ")"
+
+    def _print_Num(self, node):
+        return str(node.value)
+
+    def _print_Name(self, node):
+        return node.name
+
+    def _print_Ref(self, node):
+        return f"{node.name}[{', '.join(map(self.doprint, node.indices))}]"
+
+    def _print_Apply(self, node):
+        layer = f"[{', '.join(map(self.doprint, node.indices))}]" if node.indices else ""
+        return f"{node.name}{layer}({self.doprint(node.arg)})"
+
+    def _print_Kronecker(self, node):
+        return f"I({self.doprint(node.p)}, {self.doprint(node.q)})"
+
+    def _print_Sum(self, node):
+        return f"sum({self.doprint(node.body)}, ({node.var}, {self.doprint(node.lo)}, {self.doprint(node.hi)}))"
+
+    def _print_BinOp(self, node):
+        prec = self._PREC[node.op]
+        left, right = self._wrap(node.left, prec, False), self._wrap(node.right, prec, node.op in "-/@**")
+        sep = "" if node.op == "**" else " "
+        return f"{left}{sep}{node.op}{sep}{right}"
+
+    def _wrap(self, node, prec, strict):
+        text = self.doprint(node)
+        inner = self._PREC.get(node.op, 9) if isinstance(node, BinOp) else 9
+        return f"({text})" if inner < prec or (strict and inner == prec) else text
+
+    def _print_Neg(self, node):
+        return f"-{self._wrap(node.operand, 3, False)}"
+
+    def _print_Compare(self, node):
+        return f"{self.doprint(node.left)} {node.op} {self.doprint(node.right)}"
+
+    def _print_Cond(self, node):
+        return f"({self.doprint(node.then)} if {self.doprint(node.test)} else {self.doprint(node.orelse)})"
+
+    def _print_Deriv(self, node):
+        return f"d({self.doprint(node.of)})/d({self.doprint(node.wrt)})"
+
+    def _print_Call(self, node):
+        return f"{node.name}({', '.join(map(self.doprint, node.args))})"
+
+
+def to_text(node) -> str:
+    """The tree in the equation language.
+
+    >>> to_text(parse_expr("sum(theta[l,k,p]*delta[l+1,k], (k,1,S[l+1])) * (1 - I(p,0))"))
+    'sum(theta[l, k, p] * delta[l + 1, k], (k, 1, S[l + 1])) * (1 - I(p, 0))'
+    """
+    return Printer().doprint(node)

@@ -13,6 +13,18 @@ def to_json(report: Report) -> str:
     return json.dumps([v.to_dict() for v in report.verdicts], indent=2)
 
 
+def _counterexample(v) -> list[str]:
+    c = v.counterexample
+    lines = [f"  smallest failing architecture tried: {c['architecture']}, at {c['element']}"]
+    lines.append(f"  claimed   = {c['closed_form']}")
+    lines.append(f"  reference = {c['direct']}  (direct differentiation)")
+    lines.append(f"  residual  = {c['residual']:.3g} (relative)")
+    shown = list(c["point"].items())[:_POINT_SHOWN]
+    more = len(c["point"]) - len(shown)
+    lines.append("  at " + ", ".join(f"{k} = {val}" for k, val in shown) + (f", ... ({more} more)" if more > 0 else ""))
+    return lines
+
+
 def to_text(report: Report, verbose: bool = False) -> str:
     """A table of claims with their verdicts, then every failure with its counterexample."""
     rows = [("id", "verdict", "method", "seconds", "statement")]
@@ -28,17 +40,41 @@ def to_text(report: Report, verbose: bool = False) -> str:
             lines.append(f"\n{v.id}: error: {v.note}")
         if v.verdict != "fails" or not v.counterexample:
             continue
-        c = v.counterexample
         lines.append(f"\n{v.id} fails: {v.statement}")
         if v.note:
             lines.append(f"  note: {v.note}")
-        lines.append(f"  smallest failing architecture tried: {c['architecture']}, at {c['element']}")
-        lines.append(f"  closed form = {c['closed_form']}")
-        lines.append(f"  direct      = {c['direct']}")
-        lines.append(f"  residual    = {c['residual']:.3g} (relative)")
-        shown = list(c["point"].items())[:_POINT_SHOWN]
-        more = len(c["point"]) - len(shown)
-        lines.append("  at " + ", ".join(f"{k} = {val}" for k, val in shown) + (f", ... ({more} more)" if more > 0 else ""))
+        lines.extend(_counterexample(v))
     held = sum(v.verdict == "holds" for v in report.verdicts)
     lines.append(f"\n{held} of {len(report.verdicts)} claims hold")
+    return "\n".join(lines)
+
+
+def check_json(verdicts) -> str:
+    """The verdicts of ``symbp check`` as JSON: the fields of ``symbp verify`` plus file and expected."""
+    return json.dumps([v.to_dict() for v in verdicts], indent=2)
+
+
+def check_text(title: str, path: str, verdicts) -> str:
+    """One file's table: id, verdict (and what was expected where it differs), method, time, statement."""
+    rows = [("id", "verdict", "method", "seconds", "statement")]
+    for v in verdicts:
+        mark = v.verdict if v.as_expected else f"{v.verdict} (expected {v.expected})"
+        rows.append((v.id, mark, v.method or "-", f"{v.seconds:.2f}", v.statement))
+    widths = [max(len(r[c]) for r in rows) for c in range(4)]
+    lines = [f"{path}: {title}"]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+    for v in verdicts:
+        if v.verdict == "fails" and v.counterexample:
+            lines.append(f"\n{v.id} fails{'' if v.as_expected else ' (expected to hold)'}: {v.statement}")
+            if v.note:
+                lines.append(f"  note: {v.note}")
+            lines.extend(_counterexample(v))
+            if v.diagnosis:
+                lines.append(f"  likely fix: {v.diagnosis}")
+        elif v.verdict == "error":
+            lines.append(f"\n{v.id}: error{'' if v.as_expected else ' (expected ' + v.expected + ')'}: {v.diagnosis}")
+        elif not v.as_expected:
+            lines.append(f"\n{v.id} holds but the file expects it to {v.expected.rstrip('s')}")
+    ok = sum(v.as_expected for v in verdicts)
+    lines.append(f"\n{ok} of {len(verdicts)} verdicts as expected")
     return "\n".join(lines)

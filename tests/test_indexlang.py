@@ -45,7 +45,8 @@ def test_equation_and_ranges():
         ("a < b < c", "one comparison"),
         ("x[", "cannot read"),
         ("[1, 2]", "List is not part"),
-        ("x @ y", "operator MatMult"),
+        ("x % y", "operator Mod"),
+        ("d(x)", "write a derivative as"),
     ],
 )
 def test_rejects_code_with_a_message(text, message):

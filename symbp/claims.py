@@ -1,0 +1,338 @@
+"""Evaluating a derivation's own statements (index form and matrix form) on a concrete network.
+
+A statement is a parsed tree of :mod:`symbp.indexlang`; this module gives its names their
+meaning: network quantities (``z``, ``a``, ``x``, ``y``, ``W``, ``b``, ``theta``, ``C``), the loss
+(``J`` averaged over samples, ``e`` of one sample), per-layer functions (``h``/``g``/``sigma`` and
+``Psi``/``gprime``), the file's own definitions (``delta``, ``Delta``, ...), derivatives
+``d(A)/d(B)`` taken directly, and sums over samples. Every derivative here is SymEngine's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import symengine as se
+
+from . import indexlang as il
+from .direct import normalize
+from .errors import ClaimError, IndexRangeError, ParseError, ShapeError
+from .expr import number
+from .network import Network
+
+ACTIVATION_NAMES = {"g", "h", "sigma"}
+DERIVATIVE_NAMES = {"gprime", "Psi", "hprime", "sigmaprime"}
+_BATCH = {"A": "a", "Z": "z"}  # batch matrices (samples in rows) of per-sample quantities
+
+
+@dataclass
+class Definition:
+    """A named indexed quantity: cases tried in order, the first whose condition holds gives the value."""
+
+    name: str
+    indices: tuple  # index variable names
+    cases: list  # [(condition tree or None, value tree)]
+    matrix: bool = False
+
+
+@dataclass
+class Scope:
+    """What a derivation adds to the network's vocabulary."""
+
+    definitions: dict = field(default_factory=dict)
+    aliases: dict = field(default_factory=dict)  # name -> built-in name
+    constants: dict = field(default_factory=dict)  # name -> symbol
+
+
+class Evaluator:
+    """Evaluates statements for one sample of one network; ``overrides`` cut nodes for derivatives."""
+
+    def __init__(self, net: Network, scope: Scope, sample: int = 0, overrides=None, memo=None):
+        self.net, self.scope, self.i = net, scope, sample
+        self.overrides = dict(overrides or {})
+        self.memo = {} if memo is None else memo  # shared by evaluators of one (sample, overrides)
+        self.ints = il.Evaluator(self._int_ref, self._no_apply, self._int_name, lambda f: f)
+
+    # --- integers (indices, sizes) ------------------------------------------------------------
+    def _int_name(self, name):
+        if name == "L":
+            return self.net.L
+        if name in ("m", "N"):
+            return self.net.samples
+        raise ClaimError(f"unknown index or constant {name!r}")
+
+    def _int_ref(self, name, idx):
+        size = self.net._size(self.scope.aliases.get(name, name), idx)
+        if size is None:
+            raise ClaimError(f"{name}[...] is not a size; only {self.net.form.size}[l] may appear in an index")
+        return size
+
+    def _no_apply(self, name, *args):
+        raise ClaimError(f"{name}[...](...) cannot appear in an index")
+
+    def index(self, node, env) -> int:
+        try:
+            return self.ints.index(node, env)
+        except ParseError as exc:
+            raise ClaimError(str(exc)) from None
+
+    # --- values ------------------------------------------------------------------------------
+    def eval(self, node, env, matrix=False):
+        t = type(node)
+        if t is il.Num:
+            return number(node.value)
+        if t is il.Name:
+            return self._name(node.name, env, matrix)
+        if t is il.Ref:
+            return self._ref(node, env, matrix)
+        if t is il.BinOp:
+            return _binop(node.op, self.eval(node.left, env, matrix), self.eval(node.right, env, matrix))
+        if t is il.Neg:
+            return -self.eval(node.operand, env, matrix)
+        if t is il.Kronecker:
+            return se.Integer(int(self.index(node.p, env) == self.index(node.q, env)))
+        if t is il.Cond:
+            return self.eval(node.then if self._test(node.test, env) else node.orelse, env, matrix)
+        if t is il.Sum:
+            lo, hi = self.index(node.lo, env), self.index(node.hi, env)
+            if hi < lo:
+                raise ClaimError(f"the sum over {node.var} has an empty range {lo}..{hi}")
+            terms = [self.eval(node.body, {**env, node.var: k}, matrix) for k in range(lo, hi + 1)]
+            return _total(terms)
+        if t is il.Apply:
+            return self._apply(node, env, matrix)
+        if t is il.Deriv:
+            return self._deriv(node, env, matrix)
+        if t is il.Call:
+            return self._call(node, env, matrix)
+        if t is il.Compare:
+            raise ClaimError("a comparison can only be the condition of 'x if cond else y'")
+        raise ClaimError(f"cannot evaluate {node!r}")
+
+    def _test(self, node, env) -> bool:
+        if not isinstance(node, il.Compare):
+            raise ClaimError("the condition of 'x if cond else y' must be a comparison of indices")
+        return self.ints.eval(node, env)
+
+    def _name(self, name, env, matrix):
+        name = self.scope.aliases.get(name, name)
+        if name in env:
+            return se.Integer(env[name])
+        if name in self.scope.constants:
+            return self.scope.constants[name]
+        if name == "J":
+            if self.overrides:  # only this sample depends on a cut node
+                return self.net.sample_loss(self.i, self.overrides) / self.net.samples
+            return self.net.J
+        if name == "e":
+            return self.net.sample_loss(self.i, self.overrides or None)
+        if name in ("L", "m", "N"):
+            return se.Integer(self._int_name(name))
+        if matrix and name in ("y", "x", "Y", "X0"):
+            return self._vector_or_batch(name)
+        if name in self.scope.definitions:
+            return self._definition(name, ())
+        raise ClaimError(f"unknown name {name!r}")
+
+    def _vector_or_batch(self, name):
+        net = self.net
+        if name == "y":
+            return se.DenseMatrix([[v] for v in net.y(self.i)])
+        if name == "x":
+            return se.DenseMatrix([[v] for v in net.x(self.i)])
+        if name == "Y":
+            return se.DenseMatrix([net.y(i) for i in range(net.samples)])
+        return se.DenseMatrix([net.x(i) for i in range(net.samples)])
+
+    def _ref(self, node, env, matrix):
+        name = self.scope.aliases.get(node.name, node.name)
+        idx = tuple(self.index(i, env) for i in node.indices)
+        if name in self.scope.definitions:
+            return self._definition(name, idx)
+        if matrix:
+            return self._matrix_ref(name, idx)
+        size = self.net._size(name, idx)
+        if size is not None:
+            return se.Integer(size)
+        try:
+            return self.net.node(self.i, name, idx, self.overrides or None)
+        except IndexRangeError as exc:
+            raise ClaimError(str(exc)) from None
+
+    def _definition(self, name, idx):
+        key = (name, idx)
+        if key in self.memo:
+            if self.memo[key] is None:
+                raise ClaimError(f"{name}[{','.join(map(str, idx))}] is defined in terms of itself")
+            return self.memo[key]
+        d = self.scope.definitions[name]
+        if len(idx) != len(d.indices):
+            raise ClaimError(f"{name} takes {len(d.indices)} indices, got {len(idx)}")
+        env = dict(zip(d.indices, idx))
+        self.memo[key] = None
+        for cond, value in d.cases:
+            if cond is None or self._test(cond, env):
+                self.memo[key] = self.eval(value, env, d.matrix)
+                return self.memo[key]
+        del self.memo[key]
+        raise ClaimError(f"no case of {name} applies at {name}[{','.join(map(str, idx))}]")
+
+    # --- per-layer functions -----------------------------------------------------------------
+    def _apply(self, node, env, matrix):
+        name = self.scope.aliases.get(node.name, node.name)
+        if name not in ACTIVATION_NAMES | DERIVATIVE_NAMES:
+            raise ClaimError(f"unknown function {node.name!r}; known: {', '.join(sorted(ACTIVATION_NAMES | DERIVATIVE_NAMES))}")
+        if len(node.indices) != 1:
+            raise ClaimError(f"{node.name} takes the layer as its one index, as in {node.name}[l](z)")
+        l = self.index(node.indices[0], env)
+        act = self.net.activation_for(l)
+        if act.elementwise:
+            f = act.value if name in ACTIVATION_NAMES else act.derivative
+            u = self.eval(node.arg, env, matrix)
+            return u.applyfunc(f) if isinstance(u, se.DenseMatrix) else f(u)
+        if name in DERIVATIVE_NAMES:
+            raise ClaimError(f"{act.name} is vector-valued: it has a Jacobian, not an element-wise derivative")
+        if not (isinstance(node.arg, il.Ref) and len(node.arg.indices) == 2):
+            raise ClaimError(f"{act.name} is vector-valued: write {node.name}[l](z[l,j])")
+        arg_name = self.scope.aliases.get(node.arg.name, node.arg.name)
+        l2, j = (self.index(i, env) for i in node.arg.indices)
+        zs = [self.net.node(self.i, arg_name, (l2, k), self.overrides or None) for k in range(1, self.net.width(l2) + 1)]
+        return act.vector(zs)[j - 1] if 1 <= j <= len(zs) else se.Integer(0)
+
+    # --- derivatives, taken directly ------------------------------------------------------------
+    def _deriv(self, node, env, matrix):
+        wrt = node.wrt
+        if not isinstance(wrt, il.Ref):
+            raise ClaimError("differentiate with respect to an indexed quantity, as in d(J)/d(W[l,j,k])")
+        name = self.scope.aliases.get(wrt.name, wrt.name)
+        idx = tuple(self.index(i, env) for i in wrt.indices)
+        if matrix:
+            return self._matrix_deriv(node.of, name, idx, env)
+        return self._scalar_deriv(node.of, name, idx, env)
+
+    def _scalar_deriv(self, of, name, idx, env):
+        net = self.net
+        if (name, idx) in net._symbols:
+            return normalize(self.eval(of, env).diff(net._symbols[(name, idx)]))
+        if net._rule_for(name, idx) is None:
+            raise ClaimError(f"{name}[{','.join(map(str, idx))}] is not a variable of this network")
+        if name in ("W", "b", "theta"):
+            raise ClaimError(f"{name}[{','.join(map(str, idx))}] is a constant, not a parameter: it cannot be varied")
+        cut = se.Symbol(f"_cut_{name}[{','.join(map(str, idx))}]")
+        sub = Evaluator(net, self.scope, self.i, {**self.overrides, (name, idx): cut})
+        value = normalize(sub.eval(of, env).diff(cut))
+        return value.subs({cut: net.node(self.i, name, idx, self.overrides or None)})
+
+    # --- built-ins ---------------------------------------------------------------------------
+    def _call(self, node, env, matrix):
+        if node.name == "samplesum":
+            body, (var, lo, hi) = node.args[0], node.args[1]
+            lo, hi = self.index(lo, env), self.index(hi, env)
+            terms = []
+            for k in range(lo, hi + 1):
+                if not 1 <= k <= self.net.samples:
+                    raise ClaimError(f"sample {var.name} = {k} does not exist: samples run from 1 to m = {self.net.samples}")
+                sub = Evaluator(self.net, self.scope, k - 1, self.overrides if k - 1 == self.i else None)
+                terms.append(sub.eval(body, {**env, var.name: k}, matrix))
+            if not terms:
+                raise ClaimError(f"the sum over samples has an empty range {lo}..{hi}")
+            return _total(terms)
+        if node.name == "T":
+            value = self.eval(node.args[0], env, matrix)
+            if not isinstance(value, se.DenseMatrix):
+                raise ClaimError("T(...) transposes a matrix; use it in a matrix-form claim")
+            return value.T
+        if node.name == "ones":
+            r, c = (self.index(a, env) for a in node.args)
+            return se.DenseMatrix(r, c, [1] * (r * c))
+        raise ClaimError(f"unknown function {node.name}")
+
+    # --- matrices ----------------------------------------------------------------------------
+    def _matrix_ref(self, name, idx):
+        net = self.net
+        if name in _BATCH or (name in ("a", "z") and len(idx) == 1):
+            (l,) = idx
+            q = _BATCH.get(name, name)
+            nodes = range(1, net.width(l) + 1)
+            if name in _BATCH:
+                return se.DenseMatrix([[net.node(i, q, (l, j)) for j in nodes] for i in range(net.samples)])
+            return se.DenseMatrix([[net.node(self.i, q, (l, j), self.overrides or None)] for j in nodes])
+        rows = self._param_matrix(name, idx)
+        if rows is None:
+            raise ClaimError(f"unknown matrix {name}[{','.join(map(str, idx))}]")
+        return se.DenseMatrix(rows)
+
+    def _param_matrix(self, name, idx):
+        """A parameter as a matrix over its trailing indices, in the formulation's own layout."""
+        for ref, ranges in self.net._param_ranges:
+            if ref.name != name or len(idx) != 1 or len(ref.indices) < 2:
+                continue
+            env = {ranges[0][0]: idx[0]}
+            if not self.net._in_ranges(ranges[:1], env):
+                raise ClaimError(f"{name}[{idx[0]}] does not exist in this network")
+            axes = [(var, range(self.index(lo, env), self.index(hi, env) + 1)) for var, lo, hi in ranges[1:]]
+            return self._grid(name, env, ref, axes)
+        return None
+
+    def _grid(self, name, env, ref, axes):
+        def entry(values):
+            e = {**env, **values}
+            return self.net.param(name, tuple(self.index(i, e) for i in ref.indices))
+
+        if len(axes) == 1:
+            (v, rng), = axes
+            return [[entry({v: k})] for k in rng]
+        (v1, r1), (v2, r2) = axes
+        return [[entry({v1: p, v2: q}) for q in r2] for p in r1]
+
+    def _matrix_deriv(self, of, name, idx, env):
+        net = self.net
+        shape = self._matrix_ref(name, idx)
+        out = []
+        for r in range(shape.rows):
+            row = []
+            for c in range(shape.cols):
+                s = shape[r, c]
+                if not s.is_Symbol:
+                    raise ClaimError(f"{name}[{idx[0]}] holds constants; differentiate by its parameters only")
+                row.append(normalize(self.eval(of, env, False).diff(s)))
+            out.append(row)
+        return se.DenseMatrix(out)
+
+
+def _binop(op, a, b):
+    ma, mb = isinstance(a, se.DenseMatrix), isinstance(b, se.DenseMatrix)
+    if op == "@":
+        if not (ma and mb):
+            raise ClaimError("@ is the matrix product; both sides must be matrices")
+        if a.shape[1] != b.shape[0]:
+            raise ShapeError(f"matrix product of a {a.shape[0]}x{a.shape[1]} and a {b.shape[0]}x{b.shape[1]} matrix")
+        return a * b
+    if ma and mb:
+        if a.shape != b.shape:
+            raise ShapeError(f"'{op}' of a {a.shape[0]}x{a.shape[1]} and a {b.shape[0]}x{b.shape[1]} matrix")
+        if op == "*":
+            return a.multiply_elementwise(b)
+        if op in "+-":
+            return a + b if op == "+" else a - b
+        raise ClaimError(f"'{op}' is not defined between two matrices")
+    if ma or mb:
+        if op == "*":
+            return a * b
+        if op == "/" and ma:
+            return a * (1 / b)
+        raise ClaimError(f"'{op}' between a matrix and a scalar is not defined; use * or /")
+    if op == "**":
+        return a**b
+    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b}[op]()
+
+
+def _total(terms):
+    if isinstance(terms[0], se.DenseMatrix):
+        out = terms[0]
+        for t in terms[1:]:
+            out = _binop("+", out, t)
+        return out
+    return se.Add(*terms)
+
+
+__all__ = ["Definition", "Evaluator", "Scope", "Fraction"]
