@@ -36,13 +36,15 @@ class Checker:
         self.d = derivation
         archs = [list(s) for s in sizes] if sizes else derivation.architectures
         self.architectures = sorted(archs, key=lambda a: (sum(a), len(a)))
+        self.sizes = sizes
         self.fast, self.points, self.seed, self.budget, self.diagnose = fast, points, seed, budget, diagnose
         self._nets: dict = {}
 
-    def network(self, widths) -> tuple[Network, Engine]:
-        key = tuple(widths)
+    def network(self, widths, options=None) -> tuple[Network, Engine]:
+        options = options or {}
+        key = (tuple(widths), tuple(sorted((k, str(v)) for k, v in options.items())))
         if key not in self._nets:
-            s = self.d.network
+            s = {**self.d.network, **options}
             net = Network(list(widths), s["activation"], s["output"], s["loss"], s["form"], s["layout"],
                           s["samples"], formulation=self.d.formulation)
             assume = frozenset(s["assume"])
@@ -58,7 +60,7 @@ class Checker:
         methods = set()
         try:
             with _budget(self.budget, claim.id):
-                for widths in self.architectures:
+                for widths in self._architectures(claim):
                     failure = self._at(claim, widths, methods)
                     if failure is not None:
                         verdict.verdict, verdict.counterexample = "fails", failure
@@ -73,9 +75,14 @@ class Checker:
         verdict.seconds = time.perf_counter() - start
         return verdict
 
+    def _architectures(self, claim):
+        own = claim.network.get("architectures")
+        return sorted(own, key=lambda a: (sum(a), len(a))) if own and not self.sizes else self.architectures
+
     def _at(self, claim: Claim, widths, methods, lhs=None, rhs=None):
         """The first failing element at one architecture as a counterexample, or None."""
-        net, engine = self.network(widths)
+        options = {k: v for k, v in claim.network.items() if k != "architectures"}
+        net, engine = self.network(widths, options)
         lhs, rhs = lhs or claim.lhs, rhs or claim.rhs
         matrix = claim.form == "matrix"
         seen = set()
@@ -97,7 +104,7 @@ class Checker:
                         return {
                             "architecture": net.architecture,
                             "element": ", ".join(filter(None, [label, at, sample.strip()])),
-                            "closed_form": evidence.lhs, "direct": evidence.rhs,
+                            "left": evidence.lhs, "right": evidence.rhs,
                             "residual": evidence.residual, "point": evidence.point,
                         }
         return None

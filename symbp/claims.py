@@ -178,7 +178,8 @@ class Evaluator:
 
     # --- per-layer functions -----------------------------------------------------------------
     def _apply(self, node, env, matrix):
-        name = self.scope.aliases.get(node.name, node.name)
+        alias = self.scope.aliases.get(node.name)
+        name = alias if alias in ACTIVATION_NAMES | DERIVATIVE_NAMES else node.name
         if name not in ACTIVATION_NAMES | DERIVATIVE_NAMES:
             raise ClaimError(f"unknown function {node.name!r}; known: {', '.join(sorted(ACTIVATION_NAMES | DERIVATIVE_NAMES))}")
         if len(node.indices) != 1:
@@ -241,6 +242,12 @@ class Evaluator:
             if not isinstance(value, se.DenseMatrix):
                 raise ClaimError("T(...) transposes a matrix; use it in a matrix-form claim")
             return value.T
+        if node.name == "rows":
+            value = self.eval(node.args[0], env, matrix)
+            first, last = (self.index(a, env) for a in node.args[1:])
+            if not isinstance(value, se.DenseMatrix) or not 1 <= first <= last <= value.rows:
+                raise ShapeError(f"rows({first}, {last}) of a {getattr(value, 'rows', 1)}-row value")
+            return value[first - 1:last, :]
         if node.name == "ones":
             r, c = (self.index(a, env) for a in node.args)
             return se.DenseMatrix(r, c, [1] * (r * c))
@@ -284,8 +291,10 @@ class Evaluator:
         (v1, r1), (v2, r2) = axes
         return [[entry({v1: p, v2: q}) for q in r2] for p in r1]
 
-    def _matrix_deriv(self, of, name, idx, env):
-        net = self.net
+    def _matrix_deriv(self, of, name, idx, env):  # noqa: C901 - one case per kind of variable
+        if name in ("z", "a") and len(idx) == 1:  # by a layer's nodes: a column of derivatives
+            (l,) = idx
+            return se.DenseMatrix([[self._scalar_deriv(of, name, (l, j), env)] for j in range(1, self.net.width(l) + 1)])
         shape = self._matrix_ref(name, idx)
         out = []
         for r in range(shape.rows):

@@ -23,7 +23,9 @@ _NETWORK = {"form", "layout", "activation", "output", "loss", "samples", "assume
             "aliases", "constants", "formulation"}
 _FORMULATION = {"name", "first_layer", "node_low", "size", "activation", "derivative", "equations", "parameters"}
 _DEFINE = {"name", "indices", "cases", "matrix", "note"}
-_CLAIM = {"id", "statement", "ranges", "form", "shape", "expect", "note", "all_widths"}
+_CLAIM = {"id", "statement", "ranges", "form", "shape", "expect", "note", "architectures", "assume",
+          "activation", "output", "loss"}
+_OVERRIDES = ("architectures", "assume", "activation", "output", "loss")
 _BUILTIN_NAMES = {"J", "e", "L", "m", "N", "y", "x", "Y", "X0"}
 _MATRIX_NAMES = {"A", "Z"}
 
@@ -42,6 +44,7 @@ class Claim:
     expect: str = "holds"
     note: str = ""
     line: int = 0
+    network: dict = field(default_factory=dict)  # this claim's own network options, over the file's
 
 
 @dataclass
@@ -124,7 +127,7 @@ class _Loader:
         self.keys(data, _TOP, "the file")
         net = data.get("network", {})
         self.keys(net, _NETWORK, "[network]")
-        spec = self.network(net)
+        spec = self.spec = self.network(net)
         formulation = self.formulation(net)
         scope = Scope(
             aliases=self.aliases(net),
@@ -289,8 +292,15 @@ class _Loader:
             for name in sorted(_free_names(side) - bound - _BUILTIN_NAMES - set(scope.constants) - set(scope.aliases)
                                - {n for n, d in scope.definitions.items() if not d.indices}):
                 self.fail(f"free index {name!r} has no range; add it to ranges, such as ({name}, 1, n[l])", cid, statement)
+        overrides = {k: c[k] for k in _OVERRIDES if k in c}
+        if overrides:
+            try:
+                checked = self.network({**self.spec, **overrides})
+            except DerivationError as exc:
+                raise DerivationError(f"{exc} (in claim {cid})") from None
+            overrides = {k: checked[k] for k in overrides}
         return Claim(cid, statement, eq[0], eq[1], ranges, form, shape, expect, str(c.get("note", "")),
-                     self.line_of(cid))
+                     self.line_of(cid), overrides)
 
 
 def _split(statement, where):

@@ -113,7 +113,7 @@ class Equation:
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
 #: built-in functions of several arguments, with their arity
-BUILTINS = {"T": 1, "ones": 2, "samplesum": 2}
+BUILTINS = {"T": 1, "ones": 2, "samplesum": 2, "rows": 3}
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_']*$")
 

@@ -16,8 +16,12 @@ def to_json(report: Report) -> str:
 def _counterexample(v) -> list[str]:
     c = v.counterexample
     lines = [f"  smallest failing architecture tried: {c['architecture']}, at {c['element']}"]
-    lines.append(f"  claimed   = {c['closed_form']}")
-    lines.append(f"  reference = {c['direct']}  (direct differentiation)")
+    if "left" in c:
+        lines.append(f"  left side  = {c['left']}")
+        lines.append(f"  right side = {c['right']}")
+    else:
+        lines.append(f"  closed form = {c['closed_form']}")
+        lines.append(f"  direct      = {c['direct']}  (direct differentiation)")
     lines.append(f"  residual  = {c['residual']:.3g} (relative)")
     shown = list(c["point"].items())[:_POINT_SHOWN]
     more = len(c["point"]) - len(shown)
