@@ -63,6 +63,8 @@ def _rewrites(node, shiftable):
                 shifted = il.BinOp("+", getattr(node, bound), il.Num(Fraction(d)))
                 new = replace(node, **{bound: shifted})
                 yield f"the sum over {node.var} runs {'from' if bound == 'lo' else 'to'} {text(shifted)}", new
+    if isinstance(node, il.Ref) and len(node.indices) == 1:  # a matrix that may need a transpose
+        yield f"{text(node)} is read as T({text(node)})", il.Call("T", (node,))
     if isinstance(node, il.Call) and node.name == "T":
         yield f"{text(node)} is read without the transpose", node.args[0]
     if isinstance(node, il.Call) and node.name == "samplesum":

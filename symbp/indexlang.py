@@ -205,8 +205,14 @@ class _Reader:
         return tuple(self.read(e) for e in node.elts)
 
     def _BinOp(self, node):
-        if isinstance(node.op, ast.Div) and all(_is_d(n) for n in (node.left, node.right)):
-            return Deriv(self._d_arg(node.left), self._d_arg(node.right))
+        if isinstance(node.op, ast.Div) and _is_d(node.right):
+            # x * d(A)/d(B) parses as (x * d(A)) / d(B): reattach the derivative to its numerator
+            if _is_d(node.left):
+                return Deriv(self._d_arg(node.left), self._d_arg(node.right))
+            left = node.left
+            if isinstance(left, ast.BinOp) and isinstance(left.op, (ast.Mult, ast.MatMult)) and _is_d(left.right):
+                inner = ast.BinOp(left.right, ast.Div(), node.right)
+                return BinOp(_BINOPS[type(left.op)], self.read(left.left), self.read(inner))
         op = _BINOPS.get(type(node.op))
         if op is None:
             self.fail(node, f"operator {type(node.op).__name__} is not allowed (use + - * / ** and @)")
