@@ -26,11 +26,24 @@ def candidates(lhs, rhs, shiftable: set):
     m = il.Name("m")
     yield "the right side is divided by m", lhs, il.BinOp("/", rhs, m)
     yield "the right side is multiplied by m", lhs, il.BinOp("*", rhs, m)
-    if isinstance(lhs, il.Ref) and len(lhs.indices) >= 2:
-        l, j = lhs.indices[0], lhs.indices[-1]
+    target = lhs.wrt if isinstance(lhs, il.Deriv) else lhs
+    if isinstance(target, il.Ref) and len(target.indices) >= 2:
+        l, j = target.indices[0], target.indices[-1]
         for name in ("gprime", "Psi"):
             factor = il.Apply(name, (l,), il.Ref("z", (l, j)))
             yield f"the right side is multiplied by {text(factor)}", lhs, il.BinOp("*", rhs, factor)
+
+
+def _shift(index, d: int):
+    """``index + d`` with constants folded: l + 1 shifted by -1 is l, 2 shifted by -1 is 1."""
+    if isinstance(index, il.Num):
+        return il.Num(index.value + d)
+    if isinstance(index, il.BinOp) and index.op in "+-" and isinstance(index.right, il.Num):
+        total = index.right.value * (1 if index.op == "+" else -1) + d
+        if total == 0:
+            return index.left
+        return il.BinOp("+" if total > 0 else "-", index.left, il.Num(abs(total)))
+    return il.BinOp("+" if d > 0 else "-", index, il.Num(Fraction(abs(d))))
 
 
 def _rewrites(node, shiftable):
@@ -46,9 +59,8 @@ def _rewrites(node, shiftable):
                 if new != node:
                     yield f"{text(node)} is read as {text(new)}", new
     if isinstance(node, il.Ref) and node.name in shiftable and node.indices:
-        for delta, op in ((1, "+"), (1, "-")):
-            first = il.BinOp(op, node.indices[0], il.Num(Fraction(delta)))
-            new = replace(node, indices=(first, *node.indices[1:]))
+        for d in (1, -1):
+            new = replace(node, indices=(_shift(node.indices[0], d), *node.indices[1:]))
             yield f"{text(node)} is read as {text(new)}", new
     if isinstance(node, il.BinOp) and node.op == "*":
         for keep, drop in ((node.left, node.right), (node.right, node.left)):
@@ -60,7 +72,7 @@ def _rewrites(node, shiftable):
     if isinstance(node, il.Sum):
         for bound in ("lo", "hi"):
             for d in (-1, 1):
-                shifted = il.BinOp("+", getattr(node, bound), il.Num(Fraction(d)))
+                shifted = _shift(getattr(node, bound), d)
                 new = replace(node, **{bound: shifted})
                 yield f"the sum over {node.var} runs {'from' if bound == 'lo' else 'to'} {text(shifted)}", new
     if isinstance(node, il.Ref) and len(node.indices) == 1:  # a matrix that may need a transpose
@@ -71,7 +83,7 @@ def _rewrites(node, shiftable):
         var, lo, hi = node.args[1]
         for d in (-1, 1):
             for pos, bound in ((1, lo), (2, hi)):
-                shifted = il.BinOp("+", bound, il.Num(Fraction(d)))
+                shifted = _shift(bound, d)
                 rng = (var, shifted, hi) if pos == 1 else (var, lo, shifted)
                 yield f"the sum over samples runs {'from' if pos == 1 else 'to'} {text(shifted)}", replace(node, args=(node.args[0], rng))
     # recurse into children

@@ -9,3 +9,6 @@ import pytest
 def _seed():
     random.seed(1234)
     np.random.seed(1234)
+
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,42 @@
+HEADER = '''title = "t"
+[network]
+architectures = [[2, 2]]
+'''
+GOOD = '''
+[[claim]]
+id = "(1)"
+statement = "d(e)/d(b[1,j]) = a[1,j] - y[j]"
+ranges = "(j, 1, n[1])"
+'''
+BAD = '''
+[[claim]]
+id = "(2)"
+statement = "d(e)/d(b[1,j]) = y[j] - a[1,j]"
+ranges = "(j, 1, n[1])"
+'''
+
+
+def test_each_claim_is_a_test_item_and_failures_have_no_traceback(pytester):
+    pytester.mkdir("derivations")
+    (pytester.path / "derivations" / "d.toml").write_text(HEADER + GOOD + BAD)
+    result = pytester.runpytest("derivations")
+    result.assert_outcomes(passed=1, failed=1)
+    out = result.stdout.str()
+    assert "claim (2): d(e)/d(b[1,j]) = y[j] - a[1,j]" in out
+    assert "verdict: fails, expected: holds" in out and "residual" in out
+    assert "likely fix: holds if the right side is negated" in out
+    assert "Traceback" not in out and "symbp/check.py" not in out
+
+
+def test_a_broken_file_is_a_collection_error_naming_the_line(pytester):
+    pytester.mkdir("derivations")
+    (pytester.path / "derivations" / "d.toml").write_text(HEADER + GOOD.replace("b[1,j]", "nope[1,j]"))
+    result = pytester.runpytest("derivations")
+    assert result.ret != 0
+    assert "unknown name 'nope'" in result.stdout.str()
+
+
+def test_other_toml_files_are_not_collected(pytester):
+    (pytester.path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    result = pytester.runpytest("pyproject.toml")
+    result.assert_outcomes()
