@@ -121,3 +121,41 @@ def test_bundled_derivations_check_clean(capsys):
     assert main(["check", "--fast"]) == 0
     out = capsys.readouterr().out
     assert out.count("verdicts as expected") == 5 and "(expected" not in out
+
+
+RESIDUAL = '''title = "residual"
+[network]
+activation = "tanh"
+output = "identity"
+loss = "half-squared-error"
+architectures = [[2, 2, 2, 2]]
+
+[network.formulation]
+name = "residual"
+equations = [
+  { equation = "a[0,k] = x[k]", ranges = "(k, 1, n[0])" },
+  { equation = "z[l,j] = b[l,j] + sum(W[l,j,k] * a[l-1,k], (k, 1, n[l-1])) + a[l-1,j]", ranges = "(l, 1, L), (j, 1, n[l])" },
+  { equation = "a[l,j] = g[l](z[l,j])", ranges = "(l, 1, L), (j, 1, n[l])" },
+]
+parameters = [
+  { parameter = "W[l,j,k]", ranges = "(l, 1, L), (j, 1, n[l]), (k, 1, n[l-1])" },
+  { parameter = "b[l,j]", ranges = "(l, 1, L), (j, 1, n[l])" },
+]
+
+[[claim]]
+id = "residual delta"
+statement = "d(e)/d(z[l,j]) = gprime[l](z[l,j]) * (sum(W[l+1,k,j] * d(e)/d(z[l+1,k]), (k, 1, n[l+1])) + d(e)/d(z[l+1,j]))"
+ranges = "(l, 1, L-1), (j, 1, n[l])"
+
+[[claim]]
+id = "plain delta"
+statement = "d(e)/d(z[l,j]) = gprime[l](z[l,j]) * sum(W[l+1,k,j] * d(e)/d(z[l+1,k]), (k, 1, n[l+1]))"
+ranges = "(l, 1, L-1), (j, 1, n[l])"
+expect = "fails"
+'''
+
+
+def test_a_new_formulation_is_a_new_equation(tmp_path):
+    f = tmp_path / "r.toml"
+    f.write_text(RESIDUAL)
+    assert [(v.id, v.verdict) for v in check(load(f))] == [("residual delta", "holds"), ("plain delta", "fails")]
