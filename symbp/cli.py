@@ -58,12 +58,48 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-diagnosis", action="store_true", help="do not search for a likely fix of failing claims")
     c.add_argument("--format", default="text", choices=["text", "json"], help="output format (default: text)")
 
+    g = sub.add_parser("codegen", help="write NumPy training kernels from the verified recursions",
+                       description="Check the batch recursion for this kind of network against direct "
+                                   "differentiation, then write a standalone NumPy module with init_params, forward, "
+                                   "loss, gradients and step.")
+    g.add_argument("derivation", nargs="?", metavar="DERIVATION.toml",
+                   help="take the network from a derivation file whose claims all check as expected")
+    _network_options(g, layers_default=None)
+    g.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="(default: float64)")
+    g.add_argument("-o", "--output-file", required=True, metavar="FILE", help="the module to write")
+    g.add_argument("--force", action="store_true", help="replace an existing file")
+
+    t = sub.add_parser("train", help="train a network with generated kernels",
+                       description="Minibatch gradient descent with generated kernels on a CSV or NPZ file "
+                                   "(default: a small bundled example), a held-out split, a loss-curve PNG.")
+    t.add_argument("--data", metavar="FILE", help="a .csv with a header row or an .npz with X and y (default: bundled)")
+    t.add_argument("--label-column", metavar="NAME", help="the CSV column holding the labels (default: label, else the last)")
+    _network_options(t, layers_default="4,8,3", loss_default="cross-entropy")
+    t.add_argument("--epochs", type=_positive, default=50, help="(default: 50)")
+    t.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")
+    t.add_argument("--batch-size", type=_positive, default=None, help="minibatch size (default: the whole training split)")
+    t.add_argument("--seed", type=int, default=0, help="(default: 0)")
+    t.add_argument("--holdout", type=float, default=0.2, help="held-out fraction (default: 0.2)")
+    t.add_argument("--out", default="params.npz", help="parameters file (default: params.npz)")
+    t.add_argument("--plot", default=None, help="loss-curve PNG (default: the --out name with _loss.png)")
+    t.add_argument("--force", action="store_true", help="replace existing output files")
+
     b = sub.add_parser("bench", help="benchmarks", description="Benchmarks with medians and ratios from one run.")
-    b.add_argument("suite", choices=["symbolic"], help="which benchmark")
+    b.add_argument("suite", choices=["symbolic", "kernels"], help="which benchmark")
     b.add_argument("--large", action="store_true", help="also the 10,000-parameter network (minutes)")
     b.add_argument("--repeats", type=_positive, default=3, help="repeats for the medians (default: 3)")
     b.add_argument("--format", default="text", choices=["text", "json"])
     return p
+
+
+def _network_options(p, layers_default, loss_default="bce"):
+    p.add_argument("--layers", default=layers_default, help="layer widths from input to output, e.g. 784,128,10")
+    p.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh", "relu", "identity"],
+                   help="hidden activation (default: sigmoid)")
+    p.add_argument("--output", default=None, choices=["sigmoid", "tanh", "relu", "identity", "softmax"],
+                   help="output activation (default: sigmoid for bce, softmax for cross-entropy, else identity)")
+    p.add_argument("--loss", default=loss_default, choices=list(LOSSES), help=f"(default: {loss_default})")
+    p.add_argument("--form", default="explicit-bias", choices=list(FORMS), help="(default: explicit-bias)")
 
 
 def _positive(text: str) -> int:
@@ -140,9 +176,78 @@ def _check(args) -> int:
     return 0 if all(v.as_expected for v in results) else 1
 
 
+def _codegen(args) -> int:
+    from .codegen import generate, write_atomic
+    from .network import _check_layers
+
+    note = ""
+    spec = {"activation": args.activation, "output": args.output, "loss": args.loss, "form": args.form}
+    layers = args.layers
+    if args.derivation:
+        from .check import check
+        from .derivation import load
+
+        d = load(args.derivation)
+        verdicts = check(d)
+        wrong = [v for v in verdicts if not v.as_expected]
+        if wrong:
+            print(f"symbp: error: {d.path}: claim {wrong[0].id} is {wrong[0].verdict}, the file expects "
+                  f"{wrong[0].expected}; nothing written", file=sys.stderr)
+            return 1
+        spec = {k: d.network[k] for k in ("activation", "output", "loss", "form")}
+        layers = layers or ",".join(map(str, max(d.architectures, key=len)))
+        note = f"from {d.path}: {len(verdicts)} claims checked as expected"
+    if layers is None:
+        raise UsageError("codegen needs --layers (or a derivation file)")
+    source = generate(_check_layers(layers), dtype=args.dtype, source_note=note, **spec)
+    write_atomic(args.output_file, source, force=args.force)
+    print(f"wrote {args.output_file}")
+    return 0
+
+
+def _train(args) -> int:
+    from pathlib import Path
+
+    from .network import _check_layers
+    from .train import load_data, plot_loss, save_params, train
+
+    if not 0 <= args.holdout < 1:
+        raise UsageError(f"--holdout must be in [0, 1), got {args.holdout}")
+    out = Path(args.out)
+    plot = Path(args.plot) if args.plot else out.with_name(out.stem + "_loss.png")
+    for path in (out, plot):
+        if path.exists() and not args.force:
+            raise UsageError(f"{path} exists; pass --force to replace it")
+    data = load_data(args.data, args.label_column)
+    params, history, report = train(
+        data, _check_layers(args.layers), args.activation, args.output, args.loss, args.form, args.epochs, args.lr,
+        args.batch_size, args.seed, args.holdout, progress=_epoch_progress,
+    )
+    save_params(out, params, report, force=args.force)
+    plot_loss(plot, history, force=args.force)
+    held = report.get("heldout_accuracy", report.get("heldout_mse"))
+    what = "accuracy" if "heldout_accuracy" in report else "mse"
+    print(f"data: {data.source}; split: {report['train_rows']} train / {report['heldout_rows']} held out")
+    print(f"loss: {history[0]:.4f} after epoch 1, {history[-1]:.4f} after epoch {len(history)}")
+    if held is not None and report["heldout_rows"]:
+        print(f"held-out {what}: {held:.4f}")
+    print(f"wrote {out} and {plot}")
+    return 0
+
+
+def _epoch_progress(items):
+    from tqdm import tqdm
+
+    return tqdm(items, desc="epochs", unit="epoch", disable=not sys.stderr.isatty())
+
+
 def _bench(args) -> int:
     from . import bench
 
+    if args.suite == "kernels":
+        results = bench.kernels(repeats=args.repeats)
+        print(json.dumps(results, indent=2) if args.format == "json" else bench.kernels_text(results))
+        return 0
     results = bench.symbolic(repeats=args.repeats, large=args.large)
     print(json.dumps(results, indent=2) if args.format == "json" else bench.symbolic_text(results))
     return 0
@@ -154,7 +259,8 @@ def main(argv=None) -> int:
         _parser().print_help()
         return 2
     try:
-        return {"verify": _verify, "check": _check, "bench": _bench}[args.command](args)
+        commands = {"verify": _verify, "check": _check, "codegen": _codegen, "train": _train, "bench": _bench}
+        return commands[args.command](args)
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)
         return 2

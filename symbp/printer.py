@@ -1,0 +1,199 @@
+"""Printing a kernel plan as a standalone NumPy module; one ``_print_X`` method per node type.
+
+Element-wise activation bodies come from the activations' own symbolic formulas through SymPy's
+NumPy printer, extended where it falls short for kernels (``x**-1`` printed as a division, the
+ReLU's Piecewise as ``numpy.where``).
+"""
+from __future__ import annotations
+
+import sympy
+import symengine as se
+from sympy.printing.numpy import NumPyPrinter
+
+from . import kernels as k
+from .activations import ACTIVATIONS
+
+
+class ElementwisePrinter(NumPyPrinter):
+    """SymPy's NumPy printer with kernel-friendly forms."""
+
+    def __init__(self):
+        super().__init__({"fully_qualified_modules": False, "allow_unknown_functions": False})
+        self.module_imports.clear()
+
+    def _module_format(self, fqn, register=True):
+        return fqn.replace("numpy.", "np.")
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == -1:
+            return f"1 / ({self._print(expr.base)})"
+        if expr.exp == 2:
+            return f"{self.parenthesize(expr.base, 60)}**2"
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Piecewise(self, expr):
+        (value, cond), rest = expr.args[0], expr.args[1:]
+        if len(rest) == 1 and rest[0].cond == sympy.true and value == 0:
+            # Piecewise((0, z <= 0), (v, True)) is v where z > 0, else 0
+            return f"np.where({self._print(~cond)}, {self._print(rest[0].expr)}, 0)"
+        return super()._print_Piecewise(expr)
+
+    def _print_StrictGreaterThan(self, expr):
+        return f"({self._print(expr.lhs)} > {self._print(expr.rhs)})"
+
+
+def activation_code(name: str, derivative: bool, z: str, a: str | None) -> str:
+    """NumPy code for an activation (or its derivative, written with A = g(Z) where that is shorter)."""
+    act = ACTIVATIONS[name]
+    Z, A = se.Symbol(z), se.Symbol(a or "_A")
+    expr = act.derivative(Z) if derivative else act.value(Z)
+    expr = expr._sympy_()
+    if derivative and a:
+        expr = expr.subs(act.value(Z)._sympy_(), A._sympy_())
+    return ElementwisePrinter().doprint(sympy.sympify(expr))
+
+
+class KernelPrinter:
+    """Prints plan trees as NumPy expressions."""
+
+    def doprint(self, node) -> str:
+        return getattr(self, "_print_" + type(node).__name__)(node)
+
+    def _print_Var(self, node):
+        return node.name
+
+    def _print_int(self, node):
+        return str(node)
+
+    def _print_float(self, node):
+        return repr(node)
+
+    def _print_str(self, node):
+        return node
+
+    def _print_MatMul(self, node):
+        return f"{self._atom(node.a)} @ {self._atom(node.b)}"
+
+    def _print_Tr(self, node):
+        return f"{self._atom(node.a)}.T"
+
+    def _print_Ew(self, node):
+        return f"{self._atom(node.a)} {node.op} {self._atom(node.b)}"
+
+    def _print_Scale(self, node):
+        return f"{self.doprint(node.c)} * {self._atom(node.a)}"
+
+    def _print_AddRow(self, node):
+        return f"{self.doprint(node.a)} + {self._atom(node.row)}"
+
+    def _print_SumRows(self, node):
+        return f"{self._atom(node.a)}.sum(axis=0)"
+
+    def _print_SumAll(self, node):
+        return f"{self._atom(node.a)}.sum()"
+
+    def _print_Act(self, node):
+        if node.name == "log":
+            return f"np.log({self.doprint(node.z)})"
+        z = self.doprint(node.z)
+        a = self.doprint(node.a) if node.a is not None else None
+        return activation_code(node.name, node.derivative, z, a)
+
+    def _print_Softmax(self, node):
+        return f"_softmax({self.doprint(node.z)})"
+
+    def _print_LogSoftmax(self, node):
+        return f"_log_softmax({self.doprint(node.z)})"
+
+    def _print_Softplus(self, node):
+        return f"np.logaddexp(0, {self.doprint(node.z)})"
+
+    def _print_Square(self, node):
+        return f"np.square({self.doprint(node.a)})"
+
+    def _atom(self, node):
+        text = self.doprint(node)
+        simple = isinstance(node, (k.Var, k.Tr, int, float, k.Softmax, k.LogSoftmax, k.Softplus, k.Square)) or (
+            isinstance(node, k.Act) and text.startswith("np.") and text.endswith(")") and text.count("(") == 1
+        )
+        return text if simple else f"({text})"
+
+
+HELPERS = '''
+def _softmax(Z):
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def _log_softmax(Z):
+    S = Z - Z.max(axis=1, keepdims=True)
+    return S - np.log(np.exp(S).sum(axis=1, keepdims=True))
+'''
+
+
+def module_source(plan: k.Plan, dtype: str, docs: str) -> str:
+    """The whole module: docstring, init_params, forward, loss, gradients, step."""
+    p = KernelPrinter()
+    L = len(plan.layers) - 1
+    bias_node = plan.form == "bias-node"
+    lines = [f'"""{docs}"""', "import numpy as np", "", f"LAYERS = {plan.layers!r}", f"DTYPE = np.{dtype}", ""]
+    lines.append(HELPERS)
+    if bias_node:
+        unpack = [f"    W{l}, b{l} = params['theta{l}'][:, 1:], params['theta{l}'][:, 0]" for l in range(1, L + 1)]
+    else:
+        unpack = [f"    W{l}, b{l} = params['W{l}'], params['b{l}']" for l in range(1, L + 1)]
+    lines += [
+        "",
+        "def init_params(seed=0):",
+        f'    """{"theta1.." if bias_node else "W1..WL, b1..bL"}: weights drawn from N(0, 1/fan_in), biases 0."""',
+        "    rng = np.random.default_rng(seed)",
+        "    params = {}",
+        "    for l in range(1, len(LAYERS)):",
+        "        W = (rng.standard_normal((LAYERS[l], LAYERS[l - 1])) / np.sqrt(LAYERS[l - 1])).astype(DTYPE)",
+        "        b = np.zeros(LAYERS[l], dtype=DTYPE)",
+    ]
+    lines += (["        params[f'theta{l}'] = np.concatenate([b[:, None], W], axis=1)"] if bias_node
+              else ["        params[f'W{l}'] = W", "        params[f'b{l}'] = b"])
+    lines += ["    return params", ""]
+
+    def body(statements, out):
+        return [f"    {name} = {p.doprint(tree)}" for name, tree in statements] + out
+
+    lines += ["", "def _forward(params, X):", *unpack, *body(plan.forward, [
+        f"    return {', '.join(n for n, _ in plan.forward)}"]), ""]
+    fwd_names = ", ".join(n for n, _ in plan.forward)
+    lines += [
+        "",
+        "def forward(params, X):",
+        '    """The network\'s output A^L for a batch X of shape (N, n_0)."""',
+        f"    return _forward(params, X)[-1]",
+        "",
+        "",
+        "def loss(params, X, Y):",
+        '    """The mean loss over the batch."""',
+        f"    {fwd_names} = _forward(params, X)",
+        "    N = X.shape[0]",
+        f"    return float({p.doprint(plan.loss_value)})",
+        "",
+        "",
+        "def gradients(params, X, Y):",
+        '    """dJ/dparam for every parameter, same keys and shapes as params."""',
+        *unpack,
+        f"    {fwd_names} = _forward(params, X)",
+        "    N = X.shape[0]",
+        *body(plan.backward, []),
+    ]
+    if bias_node:
+        grads = ", ".join(f"'theta{l}': np.concatenate([db{l}[:, None], dW{l}], axis=1)" for l in range(1, L + 1))
+    else:
+        grads = ", ".join(f"'W{l}': dW{l}, 'b{l}': db{l}" for l in range(1, L + 1))
+    lines += [f"    return {{{grads}}}", ""]
+    lines += [
+        "",
+        "def step(params, X, Y, lr):",
+        '    """One gradient-descent update: params - lr * gradients (a new dict)."""',
+        "    grads = gradients(params, X, Y)",
+        "    return {key: value - lr * grads[key] for key, value in params.items()}",
+        "",
+    ]
+    return "\n".join(lines)
