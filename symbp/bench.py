@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import statistics
+
+import numpy as np
 import time
 
 from . import recursions as rec
@@ -96,4 +98,122 @@ def symbolic_text(results: list[dict]) -> str:
         "200-bit points; per-parameter: J differentiated by each parameter; directional: J differentiated "
         "once along random directions, which checks all components at once; sympy s: per-parameter with SymPy alone"
     )
+    return "\n".join(lines)
+
+
+# --- kernels ------------------------------------------------------------------------------------
+KERNEL_SHAPES = [([4, 8, 3], 32), ([64, 128, 10], 128), ([784, 256, 128, 10], 128), ([784, 1024, 1024, 10], 256)]
+
+
+def _reference_step(params, X, Y, lr, L):
+    """Hand-written NumPy backprop (sigmoid hidden, softmax output, cross-entropy): the baseline."""
+    acts = [X]
+    for l in range(1, L + 1):
+        Z = acts[-1] @ params[f"W{l}"].T + params[f"b{l}"]
+        if l < L:
+            acts.append(1 / (1 + np.exp(-Z)))
+        else:
+            E = np.exp(Z - Z.max(axis=1, keepdims=True))
+            acts.append(E / E.sum(axis=1, keepdims=True))
+    N = X.shape[0]
+    D = (acts[-1] - Y) / N
+    new = {}
+    for l in range(L, 0, -1):
+        new[f"W{l}"] = params[f"W{l}"] - lr * (D.T @ acts[l - 1])
+        new[f"b{l}"] = params[f"b{l}"] - lr * D.sum(axis=0)
+        if l > 1:
+            A = acts[l - 1]
+            D = (D @ params[f"W{l}"]) * (A * (1 - A))
+    return new
+
+
+def _torch_setup(params, X, Y, dtype):
+    try:
+        import torch
+    except ImportError:
+        return None
+    tdtype = getattr(torch, dtype)
+    tp = {k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in params.items()}
+    tX, tY = torch.tensor(X, dtype=tdtype), torch.tensor(Y, dtype=tdtype)
+    L = len(params) // 2
+
+    def step():
+        A = tX
+        for l in range(1, L + 1):
+            Z = A @ tp[f"W{l}"].T + tp[f"b{l}"]
+            A = torch.sigmoid(Z) if l < L else Z
+        loss = -(tY * torch.log_softmax(A, dim=1)).sum() / tX.shape[0]
+        grads = torch.autograd.grad(loss, list(tp.values()))
+        with torch.no_grad():
+            for p, g in zip(tp.values(), grads):
+                p -= 0.1 * g
+
+    return step
+
+
+def _time(fn, min_seconds=0.02):
+    """Seconds per call: as many calls as fill min_seconds, at least one."""
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return elapsed / n
+
+
+def gemm_rate(dtype: str, n: int = 1024, repeats: int = 5) -> float:
+    """The machine's matrix-product rate in GFLOP/s (2 n^3 per n x n product), median of repeats."""
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
+    return 2 * n**3 / statistics.median(_time(lambda: A @ B, 0.05) for _ in range(repeats)) / 1e9
+
+
+def kernels(repeats: int = 7) -> list[dict]:
+    """One training step: generated kernels, hand-written NumPy and PyTorch, interleaved, medians."""
+    from .codegen import generate
+    from .train import load_kernels
+
+    results = []
+    for dtype in ("float64", "float32"):
+        gemm = gemm_rate(dtype)
+        for layers, batch in KERNEL_SHAPES:
+            module = load_kernels(generate(layers, "sigmoid", "softmax", "cross-entropy", dtype=dtype))
+            params = module.init_params(0)
+            rng = np.random.default_rng(1)
+            X = rng.standard_normal((batch, layers[0])).astype(dtype)
+            Y = np.eye(layers[-1], dtype=dtype)[rng.integers(0, layers[-1], batch)]
+            L = len(layers) - 1
+            torch_step = _torch_setup(params, X, Y, dtype)
+            runs = {"generated": [], "numpy": [], "torch": []}
+            for _ in range(repeats):  # interleaved so that drifts of a shared machine hit all three alike
+                runs["generated"].append(_time(lambda: module.step(params, X, Y, 0.1)))
+                runs["numpy"].append(_time(lambda: _reference_step(params, X, Y, 0.1, L)))
+                if torch_step is not None:
+                    runs["torch"].append(_time(torch_step))
+            gen, ref = statistics.median(runs["generated"]), statistics.median(runs["numpy"])
+            tor = statistics.median(runs["torch"]) if runs["torch"] else None
+            flops = 6 * batch * sum(a * b for a, b in zip(layers, layers[1:]))
+            results.append({
+                "layers": "-".join(map(str, layers)), "batch": batch, "dtype": dtype,
+                "generated_s": gen, "numpy_s": ref, "torch_s": tor,
+                "ratio_numpy": gen / ref, "ratio_torch": gen / tor if tor else None,
+                "gflops": flops / gen / 1e9, "gemm_gflops": gemm,
+            })
+    return results
+
+
+def kernels_text(results: list[dict]) -> str:
+    head = f"{'layers':<18}{'batch':>6}{'dtype':>9}{'generated':>11}{'numpy':>10}{'torch':>10}{'/numpy':>8}{'/torch':>8}{'GFLOP/s':>9}{'gemm':>7}"
+    lines = [head]
+    for r in results:
+        torch_s = f"{r['torch_s'] * 1e3:.3f}" if r["torch_s"] else "-"
+        rt = f"{r['ratio_torch']:.2f}" if r["ratio_torch"] else "-"
+        lines.append(
+            f"{r['layers']:<18}{r['batch']:>6}{r['dtype']:>9}{r['generated_s'] * 1e3:>11.3f}{r['numpy_s'] * 1e3:>10.3f}"
+            f"{torch_s:>10}{r['ratio_numpy']:>8.2f}{rt:>8}{r['gflops']:>9.1f}{r['gemm_gflops']:>7.0f}"
+        )
+    lines.append("times in ms per training step (median of interleaved runs); /numpy and /torch: generated time over "
+                 "theirs (<= 1 is as fast or faster); GFLOP/s = 6 N sum n_(l-1) n_l / generated time; gemm: the "
+                 "machine's 1024x1024 matrix-product rate in the same run")
     return "\n".join(lines)
