@@ -151,7 +151,7 @@ def _torch_setup(params, X, Y, dtype):
     return step
 
 
-def _time(fn, min_seconds=0.02):
+def _time(fn, min_seconds=0.05):
     """Seconds per call: as many calls as fill min_seconds, at least one."""
     n, start = 0, time.perf_counter()
     while True:
@@ -169,7 +169,7 @@ def gemm_rate(dtype: str, n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / statistics.median(_time(lambda: A @ B, 0.05) for _ in range(repeats)) / 1e9
 
 
-def kernels(repeats: int = 7) -> list[dict]:
+def kernels(repeats: int = 9) -> list[dict]:
     """One training step: generated kernels, hand-written NumPy and PyTorch, interleaved, medians."""
     from .codegen import generate
     from .train import load_kernels
@@ -186,6 +186,9 @@ def kernels(repeats: int = 7) -> list[dict]:
             L = len(layers) - 1
             torch_step = _torch_setup(params, X, Y, dtype)
             runs = {"generated": [], "numpy": [], "torch": []}
+            steps = [lambda: module.step(params, X, Y, 0.1), lambda: _reference_step(params, X, Y, 0.1, L)]
+            for warm in steps + ([torch_step] if torch_step else []):
+                warm()  # first calls pay for page faults and thread start-up
             for _ in range(repeats):  # interleaved so that drifts of a shared machine hit all three alike
                 runs["generated"].append(_time(lambda: module.step(params, X, Y, 0.1)))
                 runs["numpy"].append(_time(lambda: _reference_step(params, X, Y, 0.1, L)))

@@ -111,6 +111,15 @@ class KernelPrinter:
     def _print_Square(self, node):
         return f"np.square({self.doprint(node.a)})"
 
+    def statement(self, name: str, node) -> list[str]:
+        """Lines assigning ``node`` to ``name``; the outer operation in place where the left operand is fresh."""
+        fresh = (k.MatMul, k.Ew, k.SumRows)
+        if isinstance(node, k.AddRow) and isinstance(node.a, fresh):
+            return [f"{name} = {self.doprint(node.a)}", f"{name} += {self._atom(node.row)}"]
+        if isinstance(node, k.Ew) and node.op in "*/" and isinstance(node.a, fresh):
+            return [f"{name} = {self.doprint(node.a)}", f"{name} {node.op}= {self._atom(node.b)}"]
+        return [f"{name} = {self.doprint(node)}"]
+
     def _atom(self, node):
         text = self.doprint(node)
         simple = isinstance(node, (k.Var, k.Tr, int, float, k.Softmax, k.LogSoftmax, k.Softplus, k.Square)) or (
@@ -157,7 +166,7 @@ def module_source(plan: k.Plan, dtype: str, docs: str) -> str:
     lines += ["    return params", ""]
 
     def body(statements, out):
-        return [f"    {name} = {p.doprint(tree)}" for name, tree in statements] + out
+        return [f"    {line}" for name, tree in statements for line in p.statement(name, tree)] + out
 
     lines += ["", "def _forward(params, X):", *unpack, *body(plan.forward, [
         f"    return {', '.join(n for n, _ in plan.forward)}"]), ""]
@@ -193,7 +202,11 @@ def module_source(plan: k.Plan, dtype: str, docs: str) -> str:
         "def step(params, X, Y, lr):",
         '    """One gradient-descent update: params - lr * gradients (a new dict)."""',
         "    grads = gradients(params, X, Y)",
-        "    return {key: value - lr * grads[key] for key, value in params.items()}",
+        "    for key, value in params.items():  # the gradient buffers are fresh: update them in place",
+        "        g = grads[key]",
+        "        g *= -lr",
+        "        g += value",
+        "    return grads",
         "",
     ]
     return "\n".join(lines)
