@@ -213,14 +213,14 @@ class Evaluator:
     def _scalar_deriv(self, of, name, idx, env):
         net = self.net
         if (name, idx) in net._symbols:
-            return normalize(self.eval(of, env).diff(net._symbols[(name, idx)]))
+            return normalize(self.eval(of, env).diff(net._symbols[(name, idx)]), net=net)
         if net._rule_for(name, idx) is None:
             raise ClaimError(f"{name}[{','.join(map(str, idx))}] is not a variable of this network")
         if name in ("W", "b", "theta"):
             raise ClaimError(f"{name}[{','.join(map(str, idx))}] is a constant, not a parameter: it cannot be varied")
         cut = se.Symbol(f"_cut_{name}[{','.join(map(str, idx))}]")
         sub = Evaluator(net, self.scope, self.i, {**self.overrides, (name, idx): cut})
-        value = normalize(sub.eval(of, env).diff(cut))
+        value = normalize(sub.eval(of, env).diff(cut), net=net)
         return value.subs({cut: net.node(self.i, name, idx, self.overrides or None)})
 
     # --- built-ins ---------------------------------------------------------------------------
@@ -303,7 +303,7 @@ class Evaluator:
                 s = shape[r, c]
                 if not s.is_Symbol:
                     raise ClaimError(f"{name}[{idx[0]}] holds constants; differentiate by its parameters only")
-                row.append(normalize(self.eval(of, env, False).diff(s)))
+                row.append(normalize(self.eval(of, env, False).diff(s), net=self.net))
             out.append(row)
         return se.DenseMatrix(out)
 

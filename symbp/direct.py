@@ -11,8 +11,13 @@ from .expr import transform
 from .network import Network
 
 
-def normalize(expr, cache=None):
-    """Write SymEngine's derivatives of the generic ``h`` as ``hprime(arg)``, the closed forms' spelling."""
+def normalize(expr, cache=None, net: Network | None = None):
+    """Write SymEngine's derivatives of the generic ``h`` as ``hprime(arg)``, the closed forms' spelling.
+
+    With ``net`` given, networks without the generic activation skip the walk (nothing to rewrite).
+    """
+    if net is not None and not net.has_generic:
+        return expr
     return transform(expr, lambda e: e, _normalize_node, cache)
 
 
@@ -46,7 +51,7 @@ def loss_gradient(net: Network, params=None) -> dict:
     """
     J = net.J
     cache: dict = {}
-    return {p: normalize(J.diff(p), cache) for p in (net.params if params is None else params)}
+    return {p: normalize(J.diff(p), cache, net) for p in (net.params if params is None else params)}
 
 
 def d_loss_d_nodes(net: Network, i: int, name: str, l: int) -> list:
@@ -56,7 +61,7 @@ def d_loss_d_nodes(net: Network, i: int, name: str, l: int) -> list:
     J_i = net.sample_loss(i, overrides=cut)
     back = {s: net.node(i, name, key[1]) for key, s in cut.items()}
     cache: dict = {}
-    return [normalize(J_i.diff(s), cache).subs(back) for s in cut.values()]
+    return [normalize(J_i.diff(s), cache, net).subs(back) for s in cut.values()]
 
 
 def derivative(net: Network, i: int, of: tuple, wrt: tuple):
@@ -68,10 +73,10 @@ def derivative(net: Network, i: int, of: tuple, wrt: tuple):
     """
     name, idx = wrt
     if (name, tuple(idx)) in net._symbols:
-        return normalize(net.node(i, *of).diff(net._symbols[(name, tuple(idx))]))
+        return normalize(net.node(i, *of).diff(net._symbols[(name, tuple(idx))]), net=net)
     s = se.Symbol(f"_cut_{name}[{','.join(map(str, idx))}]")
     value = net.node(i, *of, overrides={(name, tuple(idx)): s})
-    return normalize(value.diff(s)).subs({s: net.node(i, name, idx)})
+    return normalize(value.diff(s), net=net).subs({s: net.node(i, name, idx)})
 
 
 def directional_derivative(net: Network, direction: dict):
@@ -89,4 +94,4 @@ def directional_derivative(net: Network, direction: dict):
     """
     t = se.Symbol("_t")
     shifted = net.J.xreplace({p: p + t * r for p, r in direction.items()})
-    return normalize(shifted.diff(t)).xreplace({t: se.Integer(0)})
+    return normalize(shifted.diff(t), net=net).xreplace({t: se.Integer(0)})

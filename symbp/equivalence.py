@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import symengine as se
 
 from .activations import h, h_prime
-from .expr import size, transform
+from .expr import transform
 
 BITS = 200  # working precision of the numeric test (about 60 significant digits)
 TOLERANCE_BITS = 150  # a relative residual below 2^-150 (about 1e-45) counts as zero
@@ -76,7 +76,7 @@ class Engine:
             diff = diff.subs(self.substitutions)
         if diff == 0:
             return True
-        if size(diff) > EXACT_LIMIT or not _polynomial_kind(diff):
+        if not _polynomial_kind(diff, EXACT_LIMIT):
             return False
         numer, _ = diff.as_numer_denom()
         return se.expand(numer) == 0
@@ -113,13 +113,17 @@ class Engine:
         return worst
 
 
-def _polynomial_kind(expr) -> bool:
+def _polynomial_kind(expr, limit: int) -> bool:
+    """Whether ``expr`` is small (at most ``limit`` distinct nodes) and built of +, *, integer powers,
+    symbols, rationals and the generic h/hprime only; stops at the first node that is not."""
     seen, stack = set(), [expr]
     while stack:
         e = stack.pop()
         if e in seen:
             continue
         seen.add(e)
+        if len(seen) > limit:
+            return False
         kind = type(e).__name__
         if e.is_Number:
             if not e.is_Rational:

@@ -34,19 +34,6 @@ def _walk(e, leaf, node, cache):
     return r
 
 
-def size(expr) -> int:
-    """The number of distinct sub-expressions (DAG nodes) of ``expr``."""
-    seen = set()
-    stack = [expr]
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
-        stack.extend(e.args)
-    return len(seen)
-
-
 def number(value) -> se.Basic:
     """A Fraction or int as an exact SymEngine number."""
     from fractions import Fraction

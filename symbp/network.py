@@ -85,6 +85,11 @@ class Network:
         )
 
     @property
+    def has_generic(self) -> bool:
+        """Whether an activation is the generic h, whose derivatives need rewriting as hprime."""
+        return "generic" in (self.hidden.name, self.output.name)
+
+    @property
     def architecture(self) -> str:
         return "-".join(map(str, self.widths))
 
