@@ -9,7 +9,6 @@ meaning: network quantities (``z``, ``a``, ``x``, ``y``, ``W``, ``b``, ``theta``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import symengine as se
 
@@ -344,4 +343,4 @@ def _total(terms):
     return se.Add(*terms)
 
 
-__all__ = ["Definition", "Evaluator", "Scope", "Fraction"]
+__all__ = ["Definition", "Evaluator", "Scope"]

@@ -208,9 +208,9 @@ class _Loader:
             size=str(custom.get("size", base.size)), activation=str(custom.get("activation", base.activation)),
             derivative=str(custom.get("derivative", base.derivative)), equations=eqs, parameters=params,
         )
-        for text, ranges in eqs + params:
+        for (text, ranges), read in [*((e, il.parse_equation) for e in eqs), *((p, il.parse_expr) for p in params)]:
             try:
-                il.parse_expr(text.split("=")[-1], "formulation") if "=" in text else il.parse_expr(text, "formulation")
+                read(text, "formulation")
                 il.parse_ranges(ranges, "formulation")
             except ParseError as exc:
                 self.fail(str(exc), value=text)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 
 import symengine as se
 
-from .activations import h, h_prime
 from .expr import transform
 
 BITS = 200  # working precision of the numeric test (about 60 significant digits)
@@ -179,4 +178,4 @@ def _short(v) -> str:
         return s
 
 
-__all__ = ["Engine", "Evidence", "h", "h_prime"]
+__all__ = ["Engine", "Evidence"]

@@ -175,7 +175,7 @@ def module_source(plan: k.Plan, dtype: str, docs: str) -> str:
         "",
         "def forward(params, X):",
         '    """The network\'s output A^L for a batch X of shape (N, n_0)."""',
-        f"    return _forward(params, X)[-1]",
+        "    return _forward(params, X)[-1]",
         "",
         "",
         "def loss(params, X, Y):",

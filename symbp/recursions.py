@@ -229,4 +229,4 @@ def _matmul(A, B):
     return A * B
 
 
-__all__ = ["MUTATIONS", "Variant", "base_case", "deltas", "gradient", "matrix_deltas", "matrix_gradient", "replace"]
+__all__ = ["MUTATIONS", "Variant", "base_case", "deltas", "gradient", "matrix_deltas", "matrix_gradient"]
