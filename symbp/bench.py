@@ -220,3 +220,37 @@ def kernels_text(results: list[dict]) -> str:
                  "theirs (<= 1 is as fast or faster); GFLOP/s = 6 N sum n_(l-1) n_l / generated time; gemm: the "
                  "machine's 1024x1024 matrix-product rate in the same run")
     return "\n".join(lines)
+
+
+# --- proofs ---------------------------------------------------------------------------------------
+PROVE_PAIRINGS = [
+    ("generic", "generic", "half-squared-error"), ("generic", "generic", "mse"), ("generic", "generic", "bce"),
+    ("sigmoid", "sigmoid", "bce"), ("tanh", "softmax", "cross-entropy"), ("generic", "softmax", "cross-entropy"),
+    ("relu", "identity", "mse"), ("generic", "sigmoid", "half-squared-error"), ("identity", "tanh", "mse"),
+]
+
+
+def prove_all(repeats: int = 3) -> list[dict]:
+    """Every pairing in both forms, proved without the cross-check; medians of the total."""
+    from .prove import prove
+
+    totals, rows = [], []
+    for r in range(repeats):
+        start = time.perf_counter()
+        for form in ("explicit-bias", "bias-node"):
+            for pairing in PROVE_PAIRINGS:
+                t = time.perf_counter()
+                ok = prove(*pairing, form=form, cross_check=False).ok
+                if r == 0:
+                    rows.append({"pairing": "/".join(pairing), "form": form, "proved": ok, "seconds": time.perf_counter() - t})
+        totals.append(time.perf_counter() - start)
+    rows.append({"pairing": "all", "form": "both", "proved": all(r["proved"] for r in rows),
+                 "seconds": statistics.median(totals), "repeats": repeats})
+    return rows
+
+
+def prove_text(rows: list[dict]) -> str:
+    lines = [f"{'pairing':<40}{'form':<15}{'proved':<8}{'seconds':>8}"]
+    lines += [f"{r['pairing']:<40}{r['form']:<15}{str(r['proved']):<8}{r['seconds']:>8.2f}" for r in rows]
+    lines.append("the last row: median total over the repeats (goal: <= 10 s)")
+    return "\n".join(lines)

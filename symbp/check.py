@@ -39,6 +39,7 @@ class Checker:
         self.sizes = sizes
         self.fast, self.points, self.seed, self.budget, self.diagnose = fast, points, seed, budget, diagnose
         self._nets: dict = {}
+        self._proofs: dict = {}
 
     def network(self, widths, options=None) -> tuple[Network, Engine]:
         options = options or {}
@@ -72,8 +73,27 @@ class Checker:
             verdict.verdict, verdict.method, verdict.diagnosis = "error", "", str(exc)
         if verdict.verdict != "error":
             verdict.method = "numeric" if "numeric" in methods else "exact"
+        if claim.all_widths:
+            verdict.note = "; ".join(filter(None, [verdict.note, self._widths_note(claim)]))
         verdict.seconds = time.perf_counter() - start
         return verdict
+
+    def _widths_note(self, claim) -> str:
+        """What can be said of a claim asked to hold for every width: said plainly."""
+        sizes = ", ".join("-".join(map(str, a)) for a in self._architectures(claim))
+        s = {**self.d.network, **claim.network}
+        if self.d.formulation.family not in ("explicit-bias", "bias-node"):
+            return f"checked only at {sizes}: no proof for every width exists for a custom formulation"
+        from .network import _DEFAULT_OUTPUT
+        from .prove import prove
+
+        output = s["output"] or _DEFAULT_OUTPUT.get(s["loss"], "identity")
+        key = (s["activation"], output, s["loss"], s["form"])
+        if key not in self._proofs:
+            self._proofs[key] = prove(*key, cross_check=False).ok
+        standard = "proved" if self._proofs[key] else "could not be proved"
+        return (f"this claim was checked only at {sizes}; the standard recursion of this network {standard} for every "
+                f"width by symbp prove, which does not yet read claims written in a file")
 
     def _architectures(self, claim):
         own = claim.network.get("architectures")

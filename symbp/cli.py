@@ -84,8 +84,21 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", default=None, help="loss-curve PNG (default: the --out name with _loss.png)")
     t.add_argument("--force", action="store_true", help="replace existing output files")
 
+    pr = sub.add_parser("prove", help="prove the recursion for every width and depth",
+                        description="Prove the backpropagation recursion for all widths (symbolic integers) and all "
+                                    "depths (induction over one generic layer): base case, induction step, gradients. "
+                                    "Exit code 0: proved; 1: a step is refused.")
+    pr.add_argument("--activation", default="generic", choices=["sigmoid", "tanh", "relu", "identity", "generic"],
+                    help="hidden activation (default: generic, which proves it for every differentiable activation)")
+    pr.add_argument("--output", default=None, choices=list(ACTIVATIONS), help="output activation (default: by loss)")
+    pr.add_argument("--loss", default="half-squared-error", choices=list(LOSSES), help="(default: half-squared-error)")
+    pr.add_argument("--form", default="explicit-bias", choices=list(FORMS), help="(default: explicit-bias)")
+    pr.add_argument("--mutate", choices=list(MUTATIONS), help="try to prove a deliberately wrong recursion")
+    pr.add_argument("--no-cross-check", action="store_true", help="skip the check at concrete sizes")
+    pr.add_argument("--format", default="text", choices=["text", "json"], help="output format (default: text)")
+
     b = sub.add_parser("bench", help="benchmarks", description="Benchmarks with medians and ratios from one run.")
-    b.add_argument("suite", choices=["symbolic", "kernels"], help="which benchmark")
+    b.add_argument("suite", choices=["symbolic", "kernels", "prove"], help="which benchmark")
     b.add_argument("--large", action="store_true", help="also the 10,000-parameter network (minutes)")
     b.add_argument("--repeats", type=_positive, default=3, help="repeats for the medians (default: 3)")
     b.add_argument("--format", default="text", choices=["text", "json"])
@@ -241,9 +254,24 @@ def _epoch_progress(items):
     return tqdm(items, desc="epochs", unit="epoch", disable=not sys.stderr.isatty())
 
 
+def _prove(args) -> int:
+    from .network import _DEFAULT_OUTPUT
+    from .prove import prove, to_text
+
+    output = args.output or _DEFAULT_OUTPUT.get(args.loss, "identity")
+    variant = MUTATIONS[args.mutate] if args.mutate else Variant()
+    proof = prove(args.activation, output, args.loss, args.form, variant, cross_check=not args.no_cross_check)
+    print(json.dumps(proof.to_dict(), indent=2) if args.format == "json" else to_text(proof))
+    return 0 if proof.ok else 1
+
+
 def _bench(args) -> int:
     from . import bench
 
+    if args.suite == "prove":
+        results = bench.prove_all(repeats=args.repeats)
+        print(json.dumps(results, indent=2) if args.format == "json" else bench.prove_text(results))
+        return 0
     if args.suite == "kernels":
         results = bench.kernels(repeats=args.repeats)
         print(json.dumps(results, indent=2) if args.format == "json" else bench.kernels_text(results))
@@ -259,7 +287,8 @@ def main(argv=None) -> int:
         _parser().print_help()
         return 2
     try:
-        commands = {"verify": _verify, "check": _check, "codegen": _codegen, "train": _train, "bench": _bench}
+        commands = {"verify": _verify, "check": _check, "codegen": _codegen, "train": _train, "prove": _prove,
+                    "bench": _bench}
         return commands[args.command](args)
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)

@@ -24,7 +24,7 @@ _NETWORK = {"form", "layout", "activation", "output", "loss", "samples", "assume
 _FORMULATION = {"name", "first_layer", "node_low", "size", "activation", "derivative", "equations", "parameters"}
 _DEFINE = {"name", "indices", "cases", "matrix", "note"}
 _CLAIM = {"id", "statement", "ranges", "form", "shape", "expect", "note", "architectures", "assume",
-          "activation", "output", "loss"}
+          "activation", "output", "loss", "all_widths"}
 _OVERRIDES = ("architectures", "assume", "activation", "output", "loss")
 _BUILTIN_NAMES = {"J", "e", "L", "m", "N", "y", "x", "Y", "X0"}
 _MATRIX_NAMES = {"A", "Z"}
@@ -45,6 +45,7 @@ class Claim:
     note: str = ""
     line: int = 0
     network: dict = field(default_factory=dict)  # this claim's own network options, over the file's
+    all_widths: bool = False  # the file asks for the claim to hold for every width
 
 
 @dataclass
@@ -299,8 +300,11 @@ class _Loader:
             except DerivationError as exc:
                 raise DerivationError(f"{exc} (in claim {cid})") from None
             overrides = {k: checked[k] for k in overrides}
+        all_widths = c.get("all_widths", False)
+        if not isinstance(all_widths, bool):
+            self.fail("all_widths must be true or false", cid, key="all_widths")
         return Claim(cid, statement, eq[0], eq[1], ranges, form, shape, expect, str(c.get("note", "")),
-                     self.line_of(cid), overrides)
+                     self.line_of(cid), overrides, all_widths)
 
 
 def _split(statement, where):

@@ -1,0 +1,71 @@
+import json
+
+import pytest
+
+from symbp import losses
+from symbp.cli import main
+from symbp.prove import prove, to_text
+from symbp.recursions import MUTATIONS
+
+PAIRINGS = [
+    ("generic", "generic", "half-squared-error"), ("generic", "generic", "mse"), ("generic", "generic", "bce"),
+    ("sigmoid", "sigmoid", "bce"), ("tanh", "softmax", "cross-entropy"), ("relu", "identity", "mse"),
+    ("identity", "tanh", "mse"),
+]
+
+
+@pytest.mark.parametrize("form", ["explicit-bias", "bias-node"])
+@pytest.mark.parametrize("pairing", PAIRINGS)
+def test_every_pairing_is_proved(pairing, form):
+    proof = prove(*pairing, form=form, cross_check=False)
+    assert proof.ok, [s for s in proof.steps if s.verdict != "proved"]
+    assert {s.part for s in proof.steps} == {"base case", "induction step", "gradient"}
+
+
+def test_softmax_cross_entropy_states_its_assumption():
+    proof = prove("tanh", "softmax", "cross-entropy", cross_check=False)
+    assert proof.assumptions == ["sum_k y_k = 1"] and "sum_k y_k = 1" in to_text(proof)
+
+
+@pytest.mark.parametrize("form", ["explicit-bias", "bias-node"])
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+def test_wrong_recursions_are_refused_with_the_failing_step(mutation, form):
+    proof = prove("generic", "generic", "half-squared-error", form, MUTATIONS[mutation], cross_check=False)
+    refused = [s for s in proof.steps if s.verdict == "refused"]
+    assert refused and not proof.ok
+    expected_part = "induction step" if mutation in ("gprime-dropped", "not-transposed") else "gradient"
+    assert refused[0].part == expected_part and "does not reduce to 0" in refused[0].detail
+
+
+def test_a_wrong_base_case_is_refused(monkeypatch):
+    wrong = losses.Pairing("delta^L = y - a^L", lambda a, y: y - a)
+    monkeypatch.setitem(losses.PAIRINGS, ("sigmoid", "bce"), wrong)
+    monkeypatch.setattr("symbp.prove.PAIRINGS", losses.PAIRINGS)
+    proof = prove("sigmoid", "sigmoid", "bce", cross_check=False)
+    assert [s.part for s in proof.steps if s.verdict == "refused"] == ["base case"]
+
+
+def test_cross_check_agrees_both_ways():
+    good = prove("generic", "generic", "half-squared-error", "bias-node")
+    assert good.ok and all(c["holds"] and c["agrees"] for c in good.cross_check)
+    bad = prove("generic", "generic", "half-squared-error", variant=MUTATIONS["mean-dropped"])
+    assert all(not c["holds"] and c["agrees"] for c in bad.cross_check)
+
+
+def test_cli(capsys):
+    assert main(["prove", "--activation", "sigmoid", "--loss", "bce", "--no-cross-check", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] and {"part", "statement", "rule", "verdict", "detail"} <= set(data["steps"][0])
+    assert main(["prove", "--mutate", "gprime-dropped", "--no-cross-check"]) == 1
+    assert "[refused] dJ/dz^l_p = sum_k W^(l+1)_{k,p} delta^(l+1)_k" in capsys.readouterr().out
+
+
+def test_check_says_plainly_what_all_widths_means(tmp_path):
+    from symbp.check import check
+    from symbp.derivation import load
+
+    f = tmp_path / "d.toml"
+    f.write_text('title = "t"\n[network]\narchitectures = [[2, 2]]\n[[claim]]\nid = "c"\nall_widths = true\n'
+                 'statement = "d(e)/d(b[1,j]) = a[1,j] - y[j]"\nranges = "(j, 1, n[1])"\n')
+    (v,) = check(load(f))
+    assert v.verdict == "holds" and "checked only at 2-2" in v.note and "proved for every width" in v.note
