@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
@@ -130,7 +131,9 @@ def parse_expr(text: str, where: str | None = None):
     if len(text) > 10_000:
         raise ParseError("expression longer than 10000 characters", where)
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        with warnings.catch_warnings():  # escape sequences in the text are its author's business, not a warning
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ParseError(f"cannot read {text.strip()!r}: {exc.msg} at column {exc.offset}", where) from None
     return _Reader(where).read(tree.body)

@@ -168,8 +168,9 @@ def module_source(plan: k.Plan, dtype: str, docs: str) -> str:
     def body(statements, out):
         return [f"    {line}" for name, tree in statements for line in p.statement(name, tree)] + out
 
-    lines += ["", "def _forward(params, X):", *unpack, *body(plan.forward, [
-        f"    return {', '.join(n for n, _ in plan.forward)}"]), ""]
+    # exp(-z) overflowing to inf for z << 0 gives the right limit (a sigmoid of 0): no warning for it
+    forward_lines = ["    " + line for line in body(plan.forward, [f"    return {', '.join(n for n, _ in plan.forward)}"])]
+    lines += ["", "def _forward(params, X):", *unpack, '    with np.errstate(over="ignore"):', *forward_lines, ""]
     fwd_names = ", ".join(n for n, _ in plan.forward)
     lines += [
         "",
