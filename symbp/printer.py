@@ -6,6 +6,8 @@ ReLU's Piecewise as ``numpy.where``).
 """
 from __future__ import annotations
 
+import re
+
 import sympy
 import symengine as se
 from sympy.printing.numpy import NumPyPrinter
@@ -168,15 +170,18 @@ def module_source(plan: k.Plan, dtype: str, docs: str) -> str:
     def body(statements, out):
         return [f"    {line}" for name, tree in statements for line in p.statement(name, tree)] + out
 
+    # only what the loss and the backward pass read leaves _forward: the other pre-activations are freed early
+    read = " ".join([p.doprint(plan.loss_value), *(line for n, t in plan.backward for line in p.statement(n, t))])
+    out = plan.forward[-1][0]
+    fwd_names = ", ".join(n for n, _ in plan.forward if n == out or re.search(rf"\b{n}\b", read))
     # exp(-z) overflowing to inf for z << 0 gives the right limit (a sigmoid of 0): no warning for it
-    forward_lines = ["    " + line for line in body(plan.forward, [f"    return {', '.join(n for n, _ in plan.forward)}"])]
+    forward_lines = ["    " + line for line in body(plan.forward, [f"    return {fwd_names}"])]
     lines += ["", "def _forward(params, X):", *unpack, '    with np.errstate(over="ignore"):', *forward_lines, ""]
-    fwd_names = ", ".join(n for n, _ in plan.forward)
     lines += [
         "",
         "def forward(params, X):",
         '    """The network\'s output A^L for a batch X of shape (N, n_0)."""',
-        "    return _forward(params, X)[-1]",
+        f"    return _forward(params, X)[{len(fwd_names.split(', ')) - 1}]",
         "",
         "",
         "def loss(params, X, Y):",
