@@ -1,6 +1,7 @@
 """Benchmarks: medians measured in one run, with the ratios between them."""
 from __future__ import annotations
 
+import itertools
 import statistics
 
 import numpy as np
@@ -169,7 +170,7 @@ def gemm_rate(dtype: str, n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / statistics.median(_time(lambda: A @ B, 0.05) for _ in range(repeats)) / 1e9
 
 
-def kernels(repeats: int = 9) -> list[dict]:
+def kernels(repeats: int = 12) -> list[dict]:
     """One training step: generated kernels, hand-written NumPy and PyTorch, interleaved, medians."""
     from .codegen import generate
     from .train import load_kernels
@@ -189,11 +190,15 @@ def kernels(repeats: int = 9) -> list[dict]:
             steps = [lambda: module.step(params, X, Y, 0.1), lambda: _reference_step(params, X, Y, 0.1, L)]
             for warm in steps + ([torch_step] if torch_step else []):
                 warm()  # first calls pay for page faults and thread start-up
-            for _ in range(repeats):  # interleaved so that drifts of a shared machine hit all three alike
-                runs["generated"].append(_time(lambda: module.step(params, X, Y, 0.1)))
-                runs["numpy"].append(_time(lambda: _reference_step(params, X, Y, 0.1, L)))
-                if torch_step is not None:
-                    runs["torch"].append(_time(torch_step))
+            contenders = {"generated": steps[0], "numpy": steps[1]}
+            if torch_step is not None:
+                contenders["torch"] = torch_step
+            orders = list(itertools.permutations(contenders))
+            for r in range(repeats):
+                # interleaved, each round in another order (every permutation in turn): drifts of a shared
+                # machine, and threads a previous contender leaves spinning, fall on all of them alike
+                for name in orders[r % len(orders)]:
+                    runs[name].append(_time(contenders[name]))
             gen, ref = statistics.median(runs["generated"]), statistics.median(runs["numpy"])
             tor = statistics.median(runs["torch"]) if runs["torch"] else None
             flops = 6 * batch * sum(a * b for a, b in zip(layers, layers[1:]))
