@@ -59,16 +59,20 @@ def test_generated_gradients_match_finite_differences(widths, pairing, form):
             assert grads[key][idx] == pytest.approx(fd, rel=1e-9, abs=1e-9)
 
 
-def test_generated_gradients_match_torch():
+@pytest.mark.parametrize("form", ["explicit-bias", "bias-node"])
+def test_generated_gradients_match_torch(form):
     torch = pytest.importorskip("torch")
     layers = [3, 5, 4, 3]
-    m = load_kernels(generate(layers, "tanh", "softmax", "cross-entropy"))
+    m = load_kernels(generate(layers, "tanh", "softmax", "cross-entropy", form=form))
     params = m.init_params(1)
     X, Y = batch(layers, n=7, onehot=True)
     tp = {key: torch.tensor(v, requires_grad=True) for key, v in params.items()}
     A = torch.tensor(X)
     for l in (1, 2, 3):
-        Z = A @ tp[f"W{l}"].T + tp[f"b{l}"]
+        if form == "bias-node":  # column 0 of theta is the bias
+            Z = A @ tp[f"theta{l}"][:, 1:].T + tp[f"theta{l}"][:, 0]
+        else:
+            Z = A @ tp[f"W{l}"].T + tp[f"b{l}"]
         A = torch.tanh(Z) if l < 3 else Z
     loss = -(torch.tensor(Y) * torch.log_softmax(A, dim=1)).sum() / 7
     loss.backward()
