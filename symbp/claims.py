@@ -290,7 +290,7 @@ class Evaluator:
         (v1, r1), (v2, r2) = axes
         return [[entry({v1: p, v2: q}) for q in r2] for p in r1]
 
-    def _matrix_deriv(self, of, name, idx, env):  # noqa: C901 - one case per kind of variable
+    def _matrix_deriv(self, of, name, idx, env):
         if name in ("z", "a") and len(idx) == 1:  # by a layer's nodes: a column of derivatives
             (l,) = idx
             return se.DenseMatrix([[self._scalar_deriv(of, name, (l, j), env)] for j in range(1, self.net.width(l) + 1)])

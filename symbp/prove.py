@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import sympy as sp
+import symengine as se
 
 from .activations import get_activation
 from .errors import UsageError
@@ -61,8 +62,6 @@ def _act(name):
     act = get_activation(name)
     if not act.elementwise:
         raise UsageError(f"{name} is vector-valued: it can only be the output activation")
-    import symengine as se
-
     u = se.Symbol("u")
     value, deriv = act.value(u)._sympy_(), act.derivative(u)._sympy_()
     su = sp.Symbol("u")
@@ -71,16 +70,13 @@ def _act(name):
 
 def _term(loss, a, y):
     """One output's term of a per-sample loss, from the loss table."""
-    import symengine as se
-
     A, Y = se.Symbol("A"), se.Symbol("Y")
     t = loss.value([A], [Y])._sympy_()
     return t.subs({sp.Symbol("A"): a, sp.Symbol("Y"): y})
 
 
 def _grad(loss, a, y):
-    import symengine as se
-
+    """d loss / d a for one output, from the loss table."""
     A, Y = se.Symbol("A"), se.Symbol("Y")
     return loss.grad(A, Y)._sympy_().subs({sp.Symbol("A"): a, sp.Symbol("Y"): y})
 
