@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 
 import numpy as np
@@ -129,6 +130,10 @@ def _reference_step(params, X, Y, lr, L):
 
 
 def _torch_setup(params, X, Y, dtype):
+    # torch's OpenMP workers spin-wait between calls by default; interleaved with NumPy's BLAS threads on
+    # two cores that spinning slows whichever contender runs next. Passive waiting keeps the rounds fair
+    # (measured here: with spinning, torch alone at 64-128-10 varied from 1 ms to 90 ms).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
@@ -207,6 +212,7 @@ def kernels(repeats: int = 12) -> list[dict]:
                 "generated_s": gen, "numpy_s": ref, "torch_s": tor,
                 "ratio_numpy": gen / ref, "ratio_torch": gen / tor if tor else None,
                 "gflops": flops / gen / 1e9, "gemm_gflops": gemm,
+                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") if tor else None,
             })
     return results
 
