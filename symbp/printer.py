@@ -187,6 +187,9 @@ class KernelPrinter:
         if chain:
             return chain
         if isinstance(node, k.Ew) and node.op == "*" and isinstance(node.a, fresh):
+            factors = self._factors(node.b)
+            if factors:  # g' = A*(1 - A): multiply the fresh buffer by each factor, no buffer for g' itself
+                return [f"{name} = {self.doprint(node.a)}", *(f"{name} *= {f}" for f in factors)]
             chain = self._chain(node.b, "_g")
             if chain:
                 return [f"{name} = {self.doprint(node.a)}", *chain, f"{name} *= _g"]
@@ -195,6 +198,17 @@ class KernelPrinter:
         if isinstance(node, k.Ew) and node.op in "*/" and isinstance(node.a, fresh):
             return [f"{name} = {self.doprint(node.a)}", f"{name} {node.op}= {self._atom(node.b)}"]
         return [f"{name} = {self.doprint(node)}"]
+
+    def _factors(self, node):
+        """An activation derivative that is a product, as the printed factors; None otherwise."""
+        if not isinstance(node, k.Act) or node.name == "log":
+            return None
+        a = self.doprint(node.a) if node.a is not None else None
+        expr = activation_expr(node.name, node.derivative, self.doprint(node.z), a)
+        if not expr.is_Mul:
+            return None
+        printer = ElementwisePrinter()
+        return [printer.parenthesize(f, 60) for f in expr.args]
 
     def _chain(self, node, out):
         """An element-wise activation as ufunc calls into ``out``, or None."""
