@@ -9,6 +9,7 @@ from pathlib import Path
 import symengine as se
 
 from . import kernels as k
+from . import recursions as rec
 from .activations import ACTIVATIONS
 from .direct import loss_gradient
 from .equivalence import Engine
@@ -72,11 +73,14 @@ def _word(evidence) -> str:
 
 
 def _weight_key(net, l, to, frm):
-    return ("W", (l, to, frm)) if net.form.family == "explicit-bias" else ("theta", (l, to, frm))
+    """The parameter behind W{l}[to, frm] of a plan: where the recursion family keeps it."""
+    return rec.family(net).weight(net.first + l, to, frm)
 
 
 def _bias_key(net, l, to):
-    return ("b", (l, to)) if net.form.family == "explicit-bias" else ("theta", (l, to, 0))
+    """The parameter behind b{l}[to]: its own bias, or column 0 of theta in the bias-node form."""
+    fam = rec.family(net)
+    return fam.bias(net.first + l, to) if fam.bias else fam.weight(net.first + l, to, 0)
 
 
 def _symbolic_env(net: Network) -> dict:

@@ -59,7 +59,6 @@ class Engine:
             values = {s: v.evalf(BITS, real=True) if hasattr(v, "evalf") else v for s, v in sample(rng).items()}
             c = [se.RealMPFR(str(rng.uniform(-1, 1)), BITS) for _ in range(5)]
             self._points.append((values, c, {}, random.Random(rng.random())))
-        self._exact_cache: dict = {}
 
     def compare(self, lhs, rhs) -> Evidence:
         lhs, rhs = se.sympify(lhs), se.sympify(rhs)

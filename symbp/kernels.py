@@ -43,7 +43,7 @@ class Ew:
 
 @dataclass(frozen=True)
 class Scale:
-    c: object  # a number or the name of a scalar
+    c: object  # a number
     a: object
 
 
@@ -225,7 +225,7 @@ class SymbolicEvaluator:
         return f(a, b)
 
     def _eval_Scale(self, node):
-        c = self.eval(node.c) if not isinstance(node.c, str) else self.env[node.c]
+        c = self.eval(node.c)
         a = self.eval(node.a)
         return a.applyfunc(lambda u: c * u) if isinstance(a, se.DenseMatrix) else c * a
 

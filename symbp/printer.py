@@ -137,9 +137,6 @@ class KernelPrinter:
     def _print_float(self, node):
         return repr(node)
 
-    def _print_str(self, node):
-        return node
-
     def _print_MatMul(self, node):
         return f"{self._atom(node.a)} @ {self._atom(node.b)}"
 
