@@ -13,6 +13,7 @@ from .equivalence import Engine
 from .errors import ClaimError, ClaimTimeout, IndexRangeError, ShapeError, SymbpError
 from .network import Network
 from .verify import Verdict
+from .widths import WidthProof, prove_claim
 
 
 @dataclass
@@ -23,6 +24,8 @@ class CheckedVerdict(Verdict):
     expected: str = "holds"
     diagnosis: str = ""
     line: int = 0
+    widths: str = ""  # for a claim asked to hold for every width: proved, refused or not provable
+    widths_detail: str = ""
 
     @property
     def as_expected(self) -> bool:
@@ -39,7 +42,6 @@ class Checker:
         self.sizes = sizes
         self.fast, self.points, self.seed, self.budget, self.diagnose = fast, points, seed, budget, diagnose
         self._nets: dict = {}
-        self._proofs: dict = {}
 
     def network(self, widths, options=None) -> tuple[Network, Engine]:
         options = options or {}
@@ -74,26 +76,27 @@ class Checker:
         if verdict.verdict != "error":
             verdict.method = "numeric" if "numeric" in methods else "exact"
         if claim.all_widths:
-            verdict.note = "; ".join(filter(None, [verdict.note, self._widths_note(claim)]))
+            self._prove_all_widths(claim, verdict)
         verdict.seconds = time.perf_counter() - start
         return verdict
 
-    def _widths_note(self, claim) -> str:
-        """What can be said of a claim asked to hold for every width: said plainly."""
+    def _prove_all_widths(self, claim, verdict):
+        """A claim asked to hold for every width: proved that way, or said plainly where it was checked."""
         sizes = ", ".join("-".join(map(str, a)) for a in self._architectures(claim))
-        s = {**self.d.network, **claim.network}
-        if self.d.formulation.family not in ("explicit-bias", "bias-node"):
-            return f"checked only at {sizes}: no proof for every width exists for a custom formulation"
-        from .network import _DEFAULT_OUTPUT
-        from .prove import prove
-
-        output = s["output"] or _DEFAULT_OUTPUT.get(s["loss"], "identity")
-        key = (s["activation"], output, s["loss"], s["form"])
-        if key not in self._proofs:
-            self._proofs[key] = prove(*key, cross_check=False).ok
-        standard = "proved" if self._proofs[key] else "could not be proved"
-        return (f"this claim was checked only at {sizes}; the standard recursion of this network {standard} for every "
-                f"width by symbp prove, which does not yet read claims written in a file")
+        if verdict.verdict != "holds":
+            verdict.widths = "not provable"
+            verdict.widths_detail = f"it does not hold at {sizes}, so it holds for no larger claim"
+            return
+        try:
+            with _budget(self.budget, claim.id):
+                proof = prove_claim(self.d, claim)
+        except ClaimTimeout:
+            proof = WidthProof(claim.id, "not provable", f"the proof did not finish within the budget of {self.budget:g} s")
+        verdict.widths = proof.verdict
+        if proof.verdict == "proved":
+            verdict.widths_detail = f"proved for every width at {proof.detail}"
+        else:
+            verdict.widths_detail = f"checked only at {sizes}; not proved for every width: {proof.detail}"
 
     def _architectures(self, claim):
         own = claim.network.get("architectures")

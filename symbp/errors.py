@@ -42,3 +42,7 @@ class DerivationError(SymbpError, ValueError):
 
 class ClaimTimeout(SymbpError, TimeoutError):
     """A claim that took longer than its time budget."""
+
+
+class NotProvable(SymbpError, ValueError):
+    """A claim whose form cannot be proved for every width (a matrix product, a literal width, ...)."""

@@ -79,6 +79,8 @@ def check_text(title: str, path: str, verdicts) -> str:
             lines.append(f"\n{v.id}: error{'' if v.as_expected else ' (expected ' + v.expected + ')'}: {v.diagnosis}")
         elif not v.as_expected:
             lines.append(f"\n{v.id} holds but the file expects it to {v.expected.rstrip('s')}")
+        if v.widths:
+            lines.append(f"\n{v.id}: {v.widths_detail}")
     ok = sum(v.as_expected for v in verdicts)
     lines.append(f"\n{ok} of {len(verdicts)} verdicts as expected")
     return "\n".join(lines)

@@ -58,14 +58,3 @@ def test_cli(capsys):
     assert data["ok"] and {"part", "statement", "rule", "verdict", "detail"} <= set(data["steps"][0])
     assert main(["prove", "--mutate", "gprime-dropped", "--no-cross-check"]) == 1
     assert "[refused] dJ/dz^l_p = sum_k W^(l+1)_{k,p} delta^(l+1)_k" in capsys.readouterr().out
-
-
-def test_check_says_plainly_what_all_widths_means(tmp_path):
-    from symbp.check import check
-    from symbp.derivation import load
-
-    f = tmp_path / "d.toml"
-    f.write_text('title = "t"\n[network]\narchitectures = [[2, 2]]\n[[claim]]\nid = "c"\nall_widths = true\n'
-                 'statement = "d(e)/d(b[1,j]) = a[1,j] - y[j]"\nranges = "(j, 1, n[1])"\n')
-    (v,) = check(load(f))
-    assert v.verdict == "holds" and "checked only at 2-2" in v.note and "proved for every width" in v.note
