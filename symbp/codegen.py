@@ -89,6 +89,7 @@ def _symbolic_env(net: Network) -> dict:
         "X": se.DenseMatrix([net.x(i) for i in range(net.samples)]),
         "Y": se.DenseMatrix([net.y(i) for i in range(net.samples)]),
         "N": se.Integer(net.samples),
+        "s": se.Rational(1, net.samples),
     }
     for l in range(1, L + 1):
         rows, cols = net.width(net.first + l), net.width(net.first + l - 1)

@@ -163,8 +163,9 @@ def build_plan(net: Network) -> Plan:
         if not out.elementwise:
             raise UsageError(f"no kernel for {out.name} output with {loss.name}")
         delta = Ew("*", grad, Act(out.name, Z, A, derivative=True))
-    # Delta carries the 1/N of the mean, so the gradients need no further scaling (one pass over N x n_L)
-    bwd.append((f"D{L}", Ew("/", delta, Var(N))))
+    # Delta carries the scale s (1/N, the mean), so the gradients need no further pass; the recursion is
+    # linear in Delta^L, so a step passes s = -lr/N and gets -lr times every gradient from the same kernels
+    bwd.append((f"D{L}", Ew("*", delta, Var("s"))))
     grads = {}
     for l in range(L, 0, -1):
         prev = Var("X") if l == 1 else Var(f"A{l - 1}")
@@ -178,9 +179,9 @@ def build_plan(net: Network) -> Plan:
     formulas = [
         "Z^l = A^(l-1) W^l^T + 1 b^l^T,  A^l = g^l(Z^l)  (samples in rows, A^0 = X)",
         f"J = 1/N sum of the per-sample {loss.name} ({loss.formula})",
-        "Delta^L = 1/N (A^L - Y)" if delta == Ew("-", A, Y) else "Delta^L = 1/N grad_A J (Hadamard) g'(Z^L)",
+        "Delta^L = s (A^L - Y)" if delta == Ew("-", A, Y) else "Delta^L = s grad_A J (Hadamard) g'(Z^L)",
         "Delta^l = (Delta^(l+1) W^(l+1)) (Hadamard) g'(Z^l)",
-        "dJ/dW^l = Delta^l^T A^(l-1),  dJ/db^l = 1^T Delta^l  (the 1/N of the mean is carried by Delta)",
+        "dJ/dW^l = Delta^l^T A^(l-1),  dJ/db^l = 1^T Delta^l  with s = 1/N (the mean); a step uses s = -lr/N",
     ]
     assumptions = ("Y one-hot (rows sum to 1)",) if out.name == "softmax" else ()
     return Plan(list(net.widths), net.form.name, net.hidden.name, out.name, loss.name, fwd, loss_value, bwd,

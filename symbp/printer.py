@@ -283,11 +283,10 @@ def module_source(plan: k.Plan, dtype: str, docs: str) -> str:
         f"    return float({p.doprint(plan.loss_value)})",
         "",
         "",
-        "def gradients(params, X, Y):",
-        '    """dJ/dparam for every parameter, same keys and shapes as params."""',
+        "def _backward(params, X, Y, s):",
+        '    """The gradients of the summed loss times s: s = 1/N gives those of the mean loss."""',
         *unpack,
         f"    {fwd_names} = _forward(params, X)",
-        "    N = X.shape[0]",
         *body(plan.backward, []),
     ]
     if bias_node:
@@ -297,14 +296,19 @@ def module_source(plan: k.Plan, dtype: str, docs: str) -> str:
     lines += [f"    return {{{grads}}}", ""]
     lines += [
         "",
+        "def gradients(params, X, Y):",
+        '    """dJ/dparam for every parameter, same keys and shapes as params."""',
+        "    return _backward(params, X, Y, 1 / X.shape[0])",
+        "",
+        "",
         "def step(params, X, Y, lr):",
         '    """One gradient-descent update: params - lr * gradients (a new dict)."""',
-        "    grads = gradients(params, X, Y)",
-        "    for key, value in params.items():  # the gradient buffers are fresh: update them in place",
-        "        g = grads[key]",
-        "        g *= -lr",
-        "        g += value",
-        "    return grads",
+        "    # the backward pass is linear in Delta^L: with s = -lr/N it returns -lr times each gradient, in fresh",
+        "    # buffers, and the update is one addition per parameter",
+        "    new = _backward(params, X, Y, -lr / X.shape[0])",
+        "    for key, value in params.items():",
+        "        new[key] += value",
+        "    return new",
         "",
     ]
     return "\n".join(lines)

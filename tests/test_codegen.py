@@ -149,3 +149,22 @@ def test_codegen_from_a_derivation(tmp_path, capsys):
     assert main(["codegen", "derivations/003_sigmoid_342.toml", "-o", str(out)]) == 0
     text = out.read_text()
     assert "LAYERS = [3, 4, 2]" in text and "claims checked as expected" in text
+
+
+@pytest.mark.parametrize("form", ["explicit-bias", "bias-node"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_step_is_params_minus_lr_times_gradients(form, dtype):
+    """step folds -lr into Delta^L; the result must be the plain update, and must leave params alone."""
+    m = load_kernels(generate([3, 4, 2], "sigmoid", "softmax", "cross-entropy", form=form, dtype=dtype))
+    params = m.init_params(5)
+    before = {key: value.copy() for key, value in params.items()}
+    X, Y = batch([3, 4, 2], n=6, onehot=True)
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    grads = m.gradients(params, X, Y)
+    for lr in (0.5, 0.0, -0.25):
+        new = m.step(params, X, Y, lr)
+        for key in params:
+            assert new[key].dtype == np.dtype(dtype) and new[key] is not params[key]
+            want = before[key] - lr * grads[key]
+            np.testing.assert_allclose(new[key], want, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6)
+            np.testing.assert_array_equal(params[key], before[key])
