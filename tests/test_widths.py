@@ -191,3 +191,10 @@ def test_no_erratum_of_the_seeds_is_proved(name, claim_id):
     (claim,) = [c for c in d.claims if c.id == claim_id]
     assert claim.expect != "holds"
     assert prove_claim(d, claim).verdict in ("refused", "not provable")
+
+
+def test_a_range_that_can_be_empty_is_said_plainly(tmp_path):
+    d = derivation(tmp_path, "generic", [("d(e)/d(b[1,j]) = delta[1,j]", "(j, 2, n[1])")], DELTA, archs="[[2, 3, 2]]")
+    proof = prove_claim(d, d.claims[0])
+    assert proof.verdict == "not provable"
+    assert proof.detail == "the range of j, 2..n_1, can be empty for small widths"
