@@ -192,17 +192,19 @@ class Prover:
             d_claim = sp.IndexedBase(f"delta^(l+{v.delta_shift})")
         else:
             d_claim = d
+        # the statement as the variant writes it
+        m_text, d_text = ("1/m " if v.mean else ""), str(d_claim)
         if self.form == "explicit-bias":
             q = sp.Symbol("q", **POS)
             z = lambda s, kk: b[kk] + sp.Sum(W[kk, j] * a[s, j], (j, 1, n0))  # noqa: E731
             grad = sp.Sum(sp.Sum(d[i, k] * sp.diff(z(i, k), W[p, q]), (k, 1, n)), (i, 1, m)) / m
             t, f = (q, p) if v.swap_gradient else (p, q)
             claimed = scale * sp.Sum(d_claim[i, t] * a[i, f], (i, 1, m))
-            ok = self.check("gradient", "dJ/dW^l_{p,q} = 1/m sum_i delta^l_{i,p} a^(l-1)_{i,q}",
+            ok = self.check("gradient", f"dJ/dW^l_{{p,q}} = {m_text}sum_i {d_text}_{{i,{t}}} a^(l-1)_{{i,{f}}}",
                             "J = 1/m sum_i J_i; dJ_i/dW_{p,q} = sum_k delta_{i,k} dz_{i,k}/dW_{p,q}; dW_{k,j}/dW_{p,q} = I(k,p) I(j,q)",
                             grad, claimed, {p: (1, n), q: (1, n0)})
             gb = sp.Sum(sp.Sum(d[i, k] * sp.diff(z(i, k), b[p]), (k, 1, n)), (i, 1, m)) / m
-            return self.check("gradient", "dJ/db^l_p = 1/m sum_i delta^l_{i,p}", "db_k/db_p = I(k,p)", gb,
+            return self.check("gradient", f"dJ/db^l_p = {m_text}sum_i {d_text}_{{i,p}}", "db_k/db_p = I(k,p)", gb,
                               scale * sp.Sum(d_claim[i, p], (i, 1, m)), {p: (1, n)}) and ok
         # bias node: theta^(l-1)_{p,q}, q = 0 the bias column; the source of node q is 1 for q = 0, h(z_q) else
         hz = sp.IndexedBase("h(z^(l-1))")
@@ -214,7 +216,9 @@ class Prover:
             t = d_claim[i, qq] if v.swap_gradient else d_claim[i, p]
             claimed = scale * sp.Sum(t * source(i), (i, 1, m))
             ranges = {p: (1, n), q: (1, n0)} if qq != 0 else {p: (1, n)}
-            ok &= self.check("gradient", f"dJ/dtheta^(l-1)_{{p,q}} = 1/m sum_i delta^l_{{i,p}} C_{{1,q}} h(z^(l-1)_{{i,q}}), {label}",
+            t_text = "q" if v.swap_gradient else "p"
+            ok &= self.check("gradient", f"dJ/dtheta^(l-1)_{{p,q}} = {m_text}sum_i {d_text}_{{i,{t_text}}} C_{{1,q}} "
+                                         f"h(z^(l-1)_{{i,q}}), {label}",
                              "J = 1/m sum_i J_i; dtheta_{k,j}/dtheta_{p,q} = I(k,p) I(j,q) (eq 10); C_{1,0} h(z_0) = 1",
                              grad, claimed, ranges)
         return ok

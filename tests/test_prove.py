@@ -58,3 +58,14 @@ def test_cli(capsys):
     assert data["ok"] and {"part", "statement", "rule", "verdict", "detail"} <= set(data["steps"][0])
     assert main(["prove", "--mutate", "gprime-dropped", "--no-cross-check"]) == 1
     assert "[refused] dJ/dz^l_p = sum_k W^(l+1)_{k,p} delta^(l+1)_k" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mutation, statement", [
+    ("indices-swapped", "dJ/dW^l_{p,q} = 1/m sum_i delta^l_{i,q} a^(l-1)_{i,p}"),
+    ("mean-dropped", "dJ/dW^l_{p,q} = sum_i delta^l_{i,p} a^(l-1)_{i,q}"),
+    ("wrong-delta-layer", "dJ/dW^l_{p,q} = 1/m sum_i delta^(l+1)_{i,p} a^(l-1)_{i,q}"),
+])
+def test_a_refused_gradient_is_shown_as_the_mutation_writes_it(mutation, statement):
+    proof = prove(variant=MUTATIONS[mutation], cross_check=False)
+    refused = [s for s in proof.steps if s.verdict == "refused"]
+    assert refused and refused[0].statement == statement
