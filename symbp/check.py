@@ -109,7 +109,7 @@ class Checker:
         lhs, rhs = lhs or claim.lhs, rhs or claim.rhs
         matrix = claim.form == "matrix"
         seen = set()
-        for env in _envs(net, claim.ranges):
+        for env in index_envs(net, claim.ranges):
             for i in range(net.samples):
                 ev = Evaluator(net, self.d.scope, i)
                 left, right = ev.eval(lhs, env, matrix), ev.eval(rhs, env, matrix)
@@ -165,7 +165,8 @@ def _elements(left, right, claim, ev, env):
     return [(f"[{r + 1},{c + 1}]", left[r, c], right[r, c]) for r in range(left.rows) for c in range(left.cols)]
 
 
-def _envs(net, ranges):
+def index_envs(net, ranges):
+    """Every binding of a claim's free indices at one network, in order."""
     ints = Evaluator(net, Scope())
 
     def walk(k, env):

@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                                    "differentiation, then write a standalone NumPy module with init_params, forward, "
                                    "loss, gradients and step.")
     g.add_argument("derivation", nargs="?", metavar="DERIVATION.toml",
-                   help="take the network from a derivation file whose claims all check as expected")
+                   help="take the network from a derivation file whose claims all check as expected; the "
+                        "printed gradients must equal the file's own gradient claims")
     _network_options(g, layers_default=None)
     g.add_argument("--dtype", default="float64", choices=["float64", "float32"], help="(default: float64)")
     g.add_argument("-o", "--output-file", required=True, metavar="FILE", help="the module to write")
@@ -198,6 +199,7 @@ def _codegen(args) -> int:
     layers = args.layers
     if args.derivation:
         from .check import check
+        from .codegen import claims_against_plan
         from .derivation import load
 
         d = load(args.derivation)
@@ -210,6 +212,19 @@ def _codegen(args) -> int:
         spec = {k: d.network[k] for k in ("activation", "output", "loss", "form")}
         layers = layers or ",".join(map(str, max(d.architectures, key=len)))
         note = f"from {d.path}: {len(verdicts)} claims checked as expected"
+        smallest = min(d.architectures, key=lambda a: (sum(a), len(a)))
+        agree = claims_against_plan(d, smallest)
+        wrong = [v for v in agree if v.verdict != "holds"]
+        if wrong:
+            print(f"symbp: error: {d.path}: the kernels' gradients differ from claim {wrong[0].id} at "
+                  f"{'-'.join(map(str, smallest))} ({', '.join(wrong[0].counterexample['elements'])}); nothing written",
+                  file=sys.stderr)
+            return 1
+        if agree:
+            note += (f"; the printed gradients equal the file's own claims {', '.join(v.id for v in agree)}, element by "
+                     f"element at {'-'.join(map(str, smallest))}")
+        else:
+            note += "; the file states no gradient of J by a parameter: the kernels follow symbp's verified recursion"
     if layers is None:
         raise UsageError("codegen needs --layers (or a derivation file)")
     source = generate(_check_layers(layers), dtype=args.dtype, source_note=note, **spec)

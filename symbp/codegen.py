@@ -99,6 +99,64 @@ def _symbolic_env(net: Network) -> dict:
     return env
 
 
+def claims_against_plan(derivation, widths) -> list[Verdict]:
+    """A derivation's own gradient claims compared, element by element, with the plan that gets printed.
+
+    Each claim that the file expects to hold and that gives ``d(J)/d(P)`` for a parameter ``P`` (``d(e)/d(P)``
+    with one sample), in index or matrix form, is evaluated at ``widths`` and compared with the plan's
+    gradient of the same parameter: the kernels then compute the file's formulas, not only symbp's.
+    """
+    from . import indexlang as il
+    from .check import index_envs
+    from .claims import Evaluator
+
+    s = derivation.network
+    net = Network(list(widths), s["activation"], s["output"], s["loss"], s["form"], s["layout"], s["samples"],
+                  formulation=derivation.formulation)
+    plan = k.build_plan(net)
+    env = _symbolic_env(net)
+    ev = k.SymbolicEvaluator(env, ACTIVATIONS)
+    for name, tree in [*plan.forward, *plan.backward]:
+        env[name] = ev.eval(tree)
+    printed = {}  # parameter symbol -> the plan's gradient of it
+    for l, (gW, gb) in plan.gradients.items():
+        for r in range(env[gW].rows):
+            for c in range(env[gW].cols):
+                printed[net._symbols[_weight_key(net, l, r + 1, c + 1)]] = env[gW][r, c]
+            printed[net._symbols[_bias_key(net, l, r + 1)]] = env[gb][0, r]
+    assume = set(s["assume"]) | ({"sum-y-is-1"} if net.output.name == "softmax" else set())
+    engine = Engine(lambda rng: net.sample_point(rng, assume), substitutions=net.assumption_substitutions(assume))
+    losses = {"J"} | ({"e"} if net.samples == 1 else set())
+    aliases = derivation.scope.aliases
+    out = []
+    for claim in derivation.claims:
+        lhs = claim.lhs
+        if (claim.expect != "holds" or claim.network or not isinstance(lhs, il.Deriv) or not isinstance(lhs.of, il.Name)
+                or aliases.get(lhs.of.name, lhs.of.name) not in losses or not isinstance(lhs.wrt, il.Ref)):
+            continue
+        start, failures, compared, matrix = time.perf_counter(), [], 0, claim.form == "matrix"
+        name = aliases.get(lhs.wrt.name, lhs.wrt.name)
+        for bound in index_envs(net, claim.ranges):
+            cev = Evaluator(net, derivation.scope)
+            idx = tuple(cev.index(i, bound) for i in lhs.wrt.indices)
+            wrt = cev._matrix_ref(name, idx) if matrix else se.DenseMatrix([[net._symbols.get((name, idx))]])
+            rhs = cev.eval(claim.rhs, bound, matrix)
+            rhs = rhs if isinstance(rhs, se.DenseMatrix) else se.DenseMatrix([[rhs]])
+            if rhs.shape != wrt.shape:
+                rhs = rhs.reshape(*wrt.shape)
+            for r in range(wrt.rows):
+                for c in range(wrt.cols):
+                    if wrt[r, c] not in printed:
+                        continue  # a constant, such as theta's row 0
+                    compared += 1
+                    if not engine.compare(printed[wrt[r, c]], rhs[r, c]).equal:
+                        failures.append(str(wrt[r, c]))
+        if compared:
+            out.append(Verdict(claim.id, claim.statement, "fails" if failures else "holds", "", time.perf_counter() - start,
+                               {"elements": failures[:10]} if failures else None, note=f"{compared} elements"))
+    return out
+
+
 def generate(layers, activation="sigmoid", output=None, loss="bce", form="explicit-bias", dtype="float64",
              source_note="") -> str:
     """Check the plan for this kind of network, then print the module for ``layers``.

@@ -168,3 +168,41 @@ def test_step_is_params_minus_lr_times_gradients(form, dtype):
             want = before[key] - lr * grads[key]
             np.testing.assert_allclose(new[key], want, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6)
             np.testing.assert_array_equal(params[key], before[key])
+
+
+SEEDS = __import__("pathlib").Path(__file__).parent.parent / "derivations"
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("002_brawer.toml", ["(19)", "(21)", "(26)", "(27)", "(33)", "(35)", "(44)", "(46)"]),
+    ("003_sigmoid_342.toml", ["dC/dW^2", "dC/dW^2 = delta^2 a^1T", "dC/db^2", "dC/dW^1", "dC/dW^1 = delta^1 a^0T",
+                              "dC/db^1"]),
+])
+def test_the_plan_computes_the_files_own_gradient_claims(name, expected):
+    from symbp.derivation import load
+
+    d = load(SEEDS / name)
+    verdicts = codegen.claims_against_plan(d, min(d.architectures, key=lambda a: (sum(a), len(a))))
+    assert [v.id for v in verdicts] == expected
+    assert all(v.verdict == "holds" and int(v.note.split()[0]) > 0 for v in verdicts)
+
+
+def _plan_without_the_hidden_derivative(build):
+    def broken(net):
+        plan = build(net)
+        plan.backward = [(n, t.a if n == "D1" and isinstance(t, k.Ew) else t) for n, t in plan.backward]
+        return plan
+    return broken
+
+
+def test_a_plan_that_differs_from_the_files_claims_is_caught(monkeypatch, tmp_path, capsys):
+    from symbp.derivation import load
+
+    d = load(SEEDS / "003_sigmoid_342.toml")
+    monkeypatch.setattr(k, "build_plan", _plan_without_the_hidden_derivative(k.build_plan))
+    verdicts = {v.id: v.verdict for v in codegen.claims_against_plan(d, [3, 4, 2])}
+    assert verdicts["dC/dW^2"] == "holds" and verdicts["dC/dW^1"] == "fails" and verdicts["dC/db^1"] == "fails"
+    out = tmp_path / "k.py"
+    assert main(["codegen", str(SEEDS / "003_sigmoid_342.toml"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("symbp: error: ") and "differ from claim dC/dW^1 at 3-4-2" in err and not out.exists()
