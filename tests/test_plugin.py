@@ -40,3 +40,16 @@ def test_other_toml_files_are_not_collected(pytester):
     (pytester.path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
     result = pytester.runpytest("pyproject.toml")
     result.assert_outcomes()
+
+
+def test_a_claim_not_proved_for_every_width_passes_with_a_warning_that_says_so(pytester):
+    proved = GOOD.replace('id = "(1)"', 'id = "(1)"\nall_widths = true')
+    matrix = ('\n[[claim]]\nid = "(3)"\nall_widths = true\nform = "matrix"\n'
+              'statement = "d(e)/d(b[1]) = a[1] - y"\n')
+    pytester.mkdir("derivations")
+    (pytester.path / "derivations" / "d.toml").write_text(HEADER + proved + matrix)
+    result = pytester.runpytest("derivations", "-W", "default")
+    result.assert_outcomes(passed=2, warnings=1)
+    out = result.stdout.str()
+    assert "claim (3): checked only at 2-2; not proved for every width: it is written in matrix form" in out
+    assert "claim (1):" not in out
