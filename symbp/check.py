@@ -85,7 +85,7 @@ class Checker:
         sizes = ", ".join("-".join(map(str, a)) for a in self._architectures(claim))
         if verdict.verdict != "holds":
             verdict.widths = "not provable"
-            verdict.widths_detail = f"it does not hold at {sizes}, so it holds for no larger claim"
+            verdict.widths_detail = f"not tried: at {sizes} the claim {'fails' if verdict.verdict == 'fails' else 'is an error'}"
             return
         try:
             with _budget(self.budget, claim.id):

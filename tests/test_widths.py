@@ -145,6 +145,7 @@ def test_check_reports_the_proof(tmp_path):
     assert right.widths_detail == ("proved for every width at depth 2 with widths n_0, n_1, n_2; "
                                    "depth 3 with widths n_0, n_1, n_2, n_3")
     assert wrong.verdict == "fails" and wrong.widths == "not provable"
+    assert wrong.widths_detail == "not tried: at 2-3-2, 2-2-3-2 the claim fails"
     assert "c0: proved for every width at depth 2" in check_text("t", "d.toml", [right, wrong])
 
 
