@@ -89,7 +89,7 @@ class Checker:
             return
         try:
             with _budget(self.budget, claim.id):
-                proof = prove_claim(self.d, claim)
+                proof = prove_claim(self.d, claim, self._architectures(claim))
         except ClaimTimeout:
             proof = WidthProof(claim.id, "not provable", f"the proof did not finish within the budget of {self.budget:g} s")
         verdict.widths = proof.verdict

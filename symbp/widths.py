@@ -774,8 +774,10 @@ class WidthProof:
     depths: list = field(default_factory=list)
 
 
-def prove_claim(derivation, claim) -> WidthProof:
+def prove_claim(derivation, claim, architectures=None) -> WidthProof:
     """Prove one claim of a loaded derivation for every width, at each depth of its architectures.
+
+    ``architectures`` (default: the claim's own, else the file's) only say which depths to prove at.
 
     >>> from symbp.derivation import load
     >>> import pathlib, tempfile
@@ -792,7 +794,7 @@ def prove_claim(derivation, claim) -> WidthProof:
             raise NotProvable("it is written in matrix form; only index-form claims are proved for every width")
         s = {**derivation.network, **{k: v for k, v in claim.network.items() if k != "architectures"}}
         output = s["output"] or _DEFAULT_OUTPUT.get(s["loss"], "identity")
-        archs = claim.network.get("architectures") or derivation.architectures
+        archs = architectures or claim.network.get("architectures") or derivation.architectures
         depths = sorted({len(a) for a in archs})
         proof = WidthProof(claim.id, "proved", "")
         for layers in depths:

@@ -199,3 +199,11 @@ def test_a_range_that_can_be_empty_is_said_plainly(tmp_path):
     proof = prove_claim(d, d.claims[0])
     assert proof.verdict == "not provable"
     assert proof.detail == "the range of j, 2..n_1, can be empty for small widths"
+
+
+def test_the_sizes_given_to_check_set_the_depths(tmp_path):
+    from symbp.check import Checker
+
+    d = derivation(tmp_path, "generic", [RIGHT[2]], DELTA)
+    v = Checker(d, sizes=[[2, 2, 2, 2, 2]]).check(d.claims[0])
+    assert v.widths == "proved" and v.widths_detail == "proved for every width at depth 4 with widths n_0, n_1, n_2, n_3, n_4"
