@@ -47,25 +47,29 @@ def check_plan(hidden: str, output: str, loss: str, form: str, samples: int = 2)
         start = time.perf_counter()
         direct = loss_gradient(net)
         failures, methods = [], set()
-        for l, (gW, gb) in plan.gradients.items():
-            for r in range(net.width(net.first + l)):
-                for c in range(env[gW].cols):
-                    key = _weight_key(net, l, r + 1, c + 1)
-                    ev_ = engine.compare(env[gW][r, c], direct[net._symbols[key]])
-                    methods.add(ev_.method)
-                    if not ev_.equal:
-                        failures.append(str(net._symbols[key]))
-            for r in range(net.width(net.first + l)):
-                key = _bias_key(net, l, r + 1)
-                ev_ = engine.compare(env[gb][0, r], direct[net._symbols[key]])
-                if not ev_.equal:
-                    failures.append(str(net._symbols[key]))
+        for symbol, printed in _printed_gradients(net, plan, env).items():
+            ev_ = engine.compare(printed, direct[symbol])
+            methods.add(ev_.method)
+            if not ev_.equal:
+                failures.append(str(symbol))
         verdicts.append(Verdict(
             f"gradients at {net.architecture}", "the printed Delta recursion and gradients = direct dJ/dparam",
             "fails" if failures else "holds", "numeric" if "numeric" in methods else "exact",
             time.perf_counter() - start, {"elements": failures[:10]} if failures else None,
         ))
     return verdicts
+
+
+def _printed_gradients(net, plan, env) -> dict:
+    """Parameter symbol -> the plan's gradient of it, from a plan evaluated in ``env``: weights, then biases."""
+    out = {}
+    for l, (gW, gb) in plan.gradients.items():
+        for r in range(env[gW].rows):
+            for c in range(env[gW].cols):
+                out[net._symbols[_weight_key(net, l, r + 1, c + 1)]] = env[gW][r, c]
+        for r in range(env[gW].rows):
+            out[net._symbols[_bias_key(net, l, r + 1)]] = env[gb][0, r]
+    return out
 
 
 def _word(evidence) -> str:
@@ -118,12 +122,7 @@ def claims_against_plan(derivation, widths) -> list[Verdict]:
     ev = k.SymbolicEvaluator(env, ACTIVATIONS)
     for name, tree in [*plan.forward, *plan.backward]:
         env[name] = ev.eval(tree)
-    printed = {}  # parameter symbol -> the plan's gradient of it
-    for l, (gW, gb) in plan.gradients.items():
-        for r in range(env[gW].rows):
-            for c in range(env[gW].cols):
-                printed[net._symbols[_weight_key(net, l, r + 1, c + 1)]] = env[gW][r, c]
-            printed[net._symbols[_bias_key(net, l, r + 1)]] = env[gb][0, r]
+    printed = _printed_gradients(net, plan, env)
     assume = set(s["assume"]) | ({"sum-y-is-1"} if net.output.name == "softmax" else set())
     engine = Engine(lambda rng: net.sample_point(rng, assume), substitutions=net.assumption_substitutions(assume))
     losses = {"J"} | ({"e"} if net.samples == 1 else set())

@@ -358,22 +358,21 @@ def _add(terms, zero):
     return se.Add(*terms)  # one flat sum, not a chain of binary additions
 
 
-def names_in(node) -> set[str]:
-    """Every indexed or applied name that occurs in a tree."""
-    out = set()
+def walk(node):
+    """Every node of a tree, the tree itself first."""
     stack = [node]
     while stack:
         n = stack.pop()
+        yield n
         if isinstance(n, tuple):
             stack.extend(n)
-        elif isinstance(n, (Ref, Apply)):
-            out.add(n.name)
-            stack.extend(n.indices)
-            if isinstance(n, Apply):
-                stack.append(n.arg)
         elif hasattr(n, "__dataclass_fields__"):
             stack.extend(getattr(n, f) for f in n.__dataclass_fields__)
-    return out
+
+
+def names_in(node) -> set[str]:
+    """Every indexed or applied name that occurs in a tree."""
+    return {n.name for n in walk(node) if isinstance(n, (Ref, Apply))}
 
 
 # --- printing ---------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ class WidthNetwork:
         self.rules: dict[str, list[_Rule]] = {}
         for text, ranges in formulation.equations:
             eq = il.parse_equation(text, f"formulation {formulation.name}")
-            opaque = any(isinstance(n, il.Sum) for n in _walk(eq.rhs))
+            opaque = any(isinstance(n, il.Sum) for n in il.walk(eq.rhs))
             self.rules.setdefault(eq.lhs.name, []).append(
                 _Rule(eq.lhs, eq.rhs, il.parse_ranges(ranges, f"formulation {formulation.name}"), opaque))
         self.params = [(il.parse_expr(ref), il.parse_ranges(rng)) for ref, rng in formulation.parameters]
@@ -162,17 +162,6 @@ class WidthNetwork:
         if l == self.first:
             return get_activation("identity")
         return self.hidden
-
-
-def _walk(node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        if isinstance(n, tuple):
-            stack.extend(n)
-        elif hasattr(n, "__dataclass_fields__"):
-            stack.extend(getattr(n, f) for f in n.__dataclass_fields__)
 
 
 # --- evaluating statements ----------------------------------------------------------------------
@@ -368,12 +357,7 @@ class Evaluator:
         l = self.layer(idx[0])
         cut = _with(ctx, cuts=ctx.cuts | {(name, l)})
         value = self.derivative(self.eval(node.of, env, cut), base, rest, cut)
-        skip = 1 if self.wn.m != 1 else 0
-
-        def back(atom):  # the node's own value again
-            sub = _with(ctx, sample=atom.indices[0]) if skip else ctx
-            return self.resolve(name, (sp.Integer(l),) + tuple(atom.indices[skip:]), sub)
-
+        back = lambda atom: self.resolve(name, *self.node_index(l, atom.indices, ctx))  # noqa: E731 (its own value)
         return value.replace(lambda e: isinstance(e, sp.Indexed) and e.base == base, back)
 
     # --- the network's quantities -----------------------------------------------------------------
@@ -518,9 +502,7 @@ class Evaluator:
                 generic = tuple(self.fresh("p", ctx, *ctx.ranges.get(i, (i, i))) if not i.is_Integer else i
                                 for i in atom.indices)
                 name, l = node
-                idx = (sp.Integer(l),) + (generic[1:] if self.wn.m != 1 else generic)
-                sample = generic[0] if self.wn.m != 1 else ctx.sample
-                memo[key] = (generic, push(self.definition_of(name, idx, _with(ctx, sample=sample))))
+                memo[key] = (generic, push(self.definition_of(name, *self.node_index(l, generic, ctx))))
             if memo[key] is None:
                 raise NotProvable(f"{atom.base} is defined in terms of itself")
             generic, d = memo[key]
@@ -536,9 +518,13 @@ class Evaluator:
     def expand_node(self, atom, ctx):
         """An opaque node replaced by its defining equation's right-hand side."""
         name, l = self.node_of(atom, ctx)
-        skip = 1 if self.wn.m != 1 else 0
-        sub = _with(ctx, sample=atom.indices[0]) if skip else ctx
-        return self.definition_of(name, (sp.Integer(l),) + tuple(atom.indices[skip:]), sub)
+        return self.definition_of(name, *self.node_index(l, atom.indices, ctx))
+
+    def node_index(self, l, indices, ctx):
+        """(the statement's indices, context) of a node of layer l from its symbol's indices (sample first)."""
+        if self.wn.m != 1:
+            return (sp.Integer(l),) + tuple(indices[1:]), _with(ctx, sample=indices[0])
+        return (sp.Integer(l),) + tuple(indices), ctx
 
     def node_of(self, atom, ctx):
         """(name, layer) of an opaque node that is not cut, else None."""
