@@ -5,9 +5,10 @@
 True
 """
 from .errors import SymbpError
-from .network import Network
+from .model.network import Network
 from .testing import assert_backprop_holds
-from .verify import Report, Verdict, verify
+from .checking.verify import verify
+from .verdicts import Counterexample, Report, Verdict
 
 __version__ = "0.1.0"
-__all__ = ["Network", "Report", "SymbpError", "Verdict", "assert_backprop_holds", "verify", "__version__"]
+__all__ = ["Counterexample", "Network", "Report", "SymbpError", "Verdict", "assert_backprop_holds", "verify", "__version__"]

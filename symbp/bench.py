@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
 import statistics
-
-import numpy as np
 import time
 
-from . import recursions as rec
+import numpy as np
 import symengine as se
+import sympy
 
-from .direct import directional_derivative, loss_gradient
-from .equivalence import Engine
-from .network import Network
+from .calculus import recursions as rec
+from .calculus.direct import directional_derivative, loss_gradient
+from .calculus.equivalence import Engine
+from .calculus.prove import prove
+from .kernels.codegen import generate
+from .model.network import Network
+from .train import load_kernels
 
 SYMBOLIC_SIZES = {"small": [2, 2, 2, 1], "1k": [10, 30, 20, 10], "10k": [30, 100, 60, 20]}
 
@@ -43,10 +47,6 @@ MODES = {"per-parameter": _verify_gradients, "directional": _verify_directional}
 
 def _sympy_gradients(net: Network, points: int) -> float:
     """The same work with SymPy alone: differentiate by every parameter, evaluate both sides at 60 digits."""
-    import random
-
-    import sympy
-
     J = net.J._sympy_()  # structural conversion; SymPy does all the timed work
     closed = {p: e._sympy_() for p, e in rec.gradient(net).items()}
     symbols = net.params + [s for i in range(net.samples) for s in net.x(i) + net.y(i)]
@@ -177,9 +177,6 @@ def gemm_rate(dtype: str, n: int = 1024, repeats: int = 5) -> float:
 
 def kernels(repeats: int = 12) -> list[dict]:
     """One training step: generated kernels, hand-written NumPy and PyTorch, interleaved, medians."""
-    from .codegen import generate
-    from .train import load_kernels
-
     results = []
     for dtype in ("float64", "float32"):
         gemm = gemm_rate(dtype)
@@ -243,15 +240,13 @@ PROVE_PAIRINGS = [
 
 def prove_all(repeats: int = 3) -> list[dict]:
     """Every pairing in both forms, proved without the cross-check; medians of the total."""
-    from .prove import prove
-
     totals, rows = [], []
     for r in range(repeats):
         start = time.perf_counter()
         for form in ("explicit-bias", "bias-node"):
             for pairing in PROVE_PAIRINGS:
                 t = time.perf_counter()
-                ok = prove(*pairing, form=form, cross_check=False).ok
+                ok = prove(*pairing, form=form).ok
                 if r == 0:
                     rows.append({"pairing": "/".join(pairing), "form": form, "proved": ok, "seconds": time.perf_counter() - t})
         totals.append(time.perf_counter() - start)

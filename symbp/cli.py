@@ -4,13 +4,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from . import __version__
-from .activations import ACTIVATIONS
+from tqdm import tqdm
+
+from . import __version__, bench
+from .calculus.prove import prove, to_text as proof_text
+from .calculus.recursions import MUTATIONS, Variant
+from .checking.check import Checker, check
+from .checking.derivation import load
+from .checking.verify import cross_check, verify
 from .errors import SymbpError, UsageError
-from .formulations import FORMS, LAYOUTS
-from .losses import ASSUMPTIONS, LOSSES
-from .recursions import MUTATIONS, Variant
+from .kernels.codegen import claims_against_plan, generate, write_atomic
+from .model.activations import ACTIVATIONS
+from .model.formulations import FORMS, LAYOUTS
+from .model.losses import ASSUMPTIONS, LOSSES, get_loss
+from .model.network import Network, check_layers
+from .present.report import check_json, check_text, to_json, to_text
+from .train import load_data, plot_loss, save_params, train
 
 
 class _Parser(argparse.ArgumentParser):
@@ -129,16 +140,10 @@ def _positive(text: str) -> int:
 def _progress(items):
     if not sys.stderr.isatty():
         return items
-    from tqdm import tqdm
-
     return tqdm(items, desc="claims", unit="claim", leave=False)
 
 
 def _verify(args) -> int:
-    from .network import Network
-    from .report import to_json, to_text
-    from .verify import verify
-
     net = Network(args.layers, args.activation, args.output, args.loss, args.form, args.layout, args.samples)
     variant = MUTATIONS[args.mutate] if args.mutate else Variant()
     report = verify(net, args.assume, variant, points=args.points, seed=args.seed, verbose=args.verbose,
@@ -148,8 +153,6 @@ def _verify(args) -> int:
 
 
 def _derivation_files(paths) -> list:
-    from pathlib import Path
-
     if not paths:
         bundled = Path(__file__).resolve().parent.parent / "derivations"
         if not bundled.is_dir():
@@ -172,12 +175,7 @@ def _derivation_files(paths) -> list:
 
 
 def _check(args) -> int:
-    from .check import Checker
-    from .derivation import load
-    from .network import _check_layers
-    from .report import check_json, check_text
-
-    sizes = [_check_layers(s) for s in args.sizes]
+    sizes = [check_layers(s) for s in args.sizes]
     derivations = [load(f) for f in _derivation_files(args.paths)]  # every file is read before any output
     results, texts = [], []
     for d in derivations:
@@ -191,16 +189,10 @@ def _check(args) -> int:
 
 
 def _codegen(args) -> int:
-    from .codegen import generate, write_atomic
-    from .network import _check_layers
-
     note = ""
     spec = {"activation": args.activation, "output": args.output, "loss": args.loss, "form": args.form}
     layers = args.layers
     if args.derivation:
-        from .check import check
-        from .codegen import claims_against_plan
-        from .derivation import load
 
         d = load(args.derivation)
         verdicts = check(d)
@@ -217,7 +209,7 @@ def _codegen(args) -> int:
         wrong = [v for v in agree if v.verdict != "holds"]
         if wrong:
             print(f"symbp: error: {d.path}: the kernels' gradients differ from claim {wrong[0].id} at "
-                  f"{'-'.join(map(str, smallest))} ({', '.join(wrong[0].counterexample['elements'])}); nothing written",
+                  f"{'-'.join(map(str, smallest))} ({', '.join(wrong[0].counterexample.elements)}); nothing written",
                   file=sys.stderr)
             return 1
         if agree:
@@ -227,18 +219,13 @@ def _codegen(args) -> int:
             note += "; the file states no gradient of J by a parameter: the kernels follow symbp's verified recursion"
     if layers is None:
         raise UsageError("codegen needs --layers (or a derivation file)")
-    source = generate(_check_layers(layers), dtype=args.dtype, source_note=note, **spec)
+    source = generate(check_layers(layers), dtype=args.dtype, source_note=note, **spec)
     write_atomic(args.output_file, source, force=args.force)
     print(f"wrote {args.output_file}")
     return 0
 
 
 def _train(args) -> int:
-    from pathlib import Path
-
-    from .network import _check_layers
-    from .train import load_data, plot_loss, save_params, train
-
     if not 0 <= args.holdout < 1:
         raise UsageError(f"--holdout must be in [0, 1), got {args.holdout}")
     out = Path(args.out)
@@ -248,7 +235,7 @@ def _train(args) -> int:
             raise UsageError(f"{path} exists; pass --force to replace it")
     data = load_data(args.data, args.label_column)
     params, history, report = train(
-        data, _check_layers(args.layers), args.activation, args.output, args.loss, args.form, args.epochs, args.lr,
+        data, check_layers(args.layers), args.activation, args.output, args.loss, args.form, args.epochs, args.lr,
         args.batch_size, args.seed, args.holdout, progress=_epoch_progress,
     )
     save_params(out, params, report, force=args.force)
@@ -264,25 +251,20 @@ def _train(args) -> int:
 
 
 def _epoch_progress(items):
-    from tqdm import tqdm
-
     return tqdm(items, desc="epochs", unit="epoch", disable=not sys.stderr.isatty())
 
 
 def _prove(args) -> int:
-    from .network import _DEFAULT_OUTPUT
-    from .prove import prove, to_text
-
-    output = args.output or _DEFAULT_OUTPUT.get(args.loss, "identity")
+    output = args.output or get_loss(args.loss).default_output
     variant = MUTATIONS[args.mutate] if args.mutate else Variant()
-    proof = prove(args.activation, output, args.loss, args.form, variant, cross_check=not args.no_cross_check)
-    print(json.dumps(proof.to_dict(), indent=2) if args.format == "json" else to_text(proof))
+    proof = prove(args.activation, output, args.loss, args.form, variant)
+    if not args.no_cross_check:
+        proof.cross_check = cross_check(proof, variant)
+    print(json.dumps(proof.to_dict(), indent=2) if args.format == "json" else proof_text(proof))
     return 0 if proof.ok else 1
 
 
 def _bench(args) -> int:
-    from . import bench
-
     if args.suite == "prove":
         results = bench.prove_all(repeats=args.repeats)
         print(json.dumps(results, indent=2) if args.format == "json" else bench.prove_text(results))

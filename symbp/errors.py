@@ -46,3 +46,7 @@ class ClaimTimeout(SymbpError, TimeoutError):
 
 class NotProvable(SymbpError, ValueError):
     """A claim whose form cannot be proved for every width (a matrix product, a literal width, ...)."""
+
+
+class UnknownNodeError(SymbpError, TypeError):
+    """A node of the language that a stage does not handle (an evaluator, a prover, a printer)."""

@@ -11,9 +11,10 @@ import warnings
 
 import pytest
 
-from .check import Checker
-from .derivation import load
+from .checking.check import Checker
+from .checking.derivation import load
 from .errors import SymbpError
+from .present.report import counterexample_lines
 
 
 def pytest_collect_file(file_path, parent):
@@ -62,12 +63,10 @@ class ClaimItem(pytest.Item):
     def repr_failure(self, excinfo):
         if not isinstance(excinfo.value, ClaimMismatch):
             return super().repr_failure(excinfo)
-        from .report import _counterexample
-
         v = self.verdict
         lines = [f"claim {v.id}: {v.statement}", f"verdict: {v.verdict}, expected: {v.expected}"]
         if v.counterexample:
-            lines.extend(_counterexample(v))
+            lines.extend(counterexample_lines(v))
         if v.diagnosis:
             lines.append(f"  {'likely fix' if v.verdict == 'fails' else 'reason'}: {v.diagnosis}")
         if v.note:

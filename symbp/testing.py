@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from .errors import SymbpError
-from .network import Network
-from .report import to_text
-from .verify import Report, verify
+from .model.network import Network
+from .present.report import to_text
+from .checking.verify import Report, verify
 
 
 class BackpropClaimError(SymbpError, AssertionError):

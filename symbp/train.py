@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .codegen import generate
+from .kernels.codegen import generate
 from .errors import UsageError
 
 BUNDLED = Path(__file__).parent / "data" / "blobs.csv"

@@ -3,7 +3,7 @@ import random
 
 import symengine as se
 
-from symbp.equivalence import Engine
+from symbp.calculus.equivalence import Engine
 
 
 def point_engine(net, seed=0, assumptions=frozenset()):

@@ -1,9 +1,9 @@
 import symengine as se
 import pytest
 
-from symbp.activations import ACTIVATIONS, get_activation
+from symbp.model.activations import ACTIVATIONS, get_activation
 from symbp.errors import UnknownNameError
-from symbp.equivalence import Engine
+from symbp.calculus.equivalence import Engine
 
 u = se.Symbol("u")
 

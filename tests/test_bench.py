@@ -1,5 +1,5 @@
 from symbp import bench
-from symbp.network import Network
+from symbp.model.network import Network
 
 
 def test_gradient_check_counts_no_failures_on_a_correct_network():
@@ -8,7 +8,7 @@ def test_gradient_check_counts_no_failures_on_a_correct_network():
 
 
 def test_directional_check_catches_a_wrong_recursion(monkeypatch):
-    from symbp import recursions as rec
+    from symbp.calculus import recursions as rec
 
     net = Network([2, 2, 2, 1])
     assert bench._verify_directional(net, points=1)[1] == 0
@@ -31,7 +31,7 @@ def test_text_table():
 def test_hand_written_reference_step_agrees_with_the_generated_step():
     import numpy as np
 
-    from symbp.codegen import generate
+    from symbp.kernels.codegen import generate
     from symbp.train import load_kernels
 
     layers = [5, 7, 4, 3]

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from symbp.check import Checker, check
+from symbp.checking.check import Checker, check
 from symbp.cli import main
-from symbp.derivation import load
+from symbp.checking.derivation import load
 
 HEADER = '''title = "broken"
 [network]
@@ -68,7 +68,7 @@ def test_correct_claims_hold(tmp_path):
 def test_broken_claims_fail_and_the_diagnosis_names_the_fix(tmp_path, statement, ranges, fix):
     (v,) = check(write(tmp_path, claim(statement, ranges, expect="fails")))
     assert v.verdict == "fails" and v.as_expected
-    assert v.counterexample["residual"] > 1e-20
+    assert v.counterexample.residual > 1e-20
     assert v.diagnosis.startswith("holds if") and fix in v.diagnosis, v.diagnosis
 
 

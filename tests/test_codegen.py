@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from symbp import codegen
-from symbp import kernels as k
+from symbp.kernels import codegen
+from symbp.kernels import plan as k
 from symbp.cli import main
-from symbp.codegen import check_plan, generate
+from symbp.kernels.codegen import check_plan, generate
 from symbp.train import load_kernels
 
 PAIRINGS = [
@@ -179,7 +179,7 @@ SEEDS = __import__("pathlib").Path(__file__).parent.parent / "derivations"
                               "dC/db^1"]),
 ])
 def test_the_plan_computes_the_files_own_gradient_claims(name, expected):
-    from symbp.derivation import load
+    from symbp.checking.derivation import load
 
     d = load(SEEDS / name)
     verdicts = codegen.claims_against_plan(d, min(d.architectures, key=lambda a: (sum(a), len(a))))
@@ -196,7 +196,7 @@ def _plan_without_the_hidden_derivative(build):
 
 
 def test_a_plan_that_differs_from_the_files_claims_is_caught(monkeypatch, tmp_path, capsys):
-    from symbp.derivation import load
+    from symbp.checking.derivation import load
 
     d = load(SEEDS / "003_sigmoid_342.toml")
     monkeypatch.setattr(k, "build_plan", _plan_without_the_hidden_derivative(k.build_plan))

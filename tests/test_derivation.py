@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from symbp.derivation import load
+from symbp.checking.derivation import load
 from symbp.errors import DerivationError
 
 GOOD = '''title = "t"

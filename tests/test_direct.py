@@ -1,8 +1,8 @@
 import pytest
 import symengine as se
 
-from symbp.direct import d_loss_d_nodes, derivative, loss_gradient
-from symbp.network import Network
+from symbp.calculus.direct import d_loss_d_nodes, derivative, loss_gradient
+from symbp.model.network import Network
 
 from helpers import central_difference, point_engine
 
@@ -31,13 +31,13 @@ def test_node_derivative_matches_finite_differences():
     eng = point_engine(net, seed=5)
     # dJ/dz^1_1 through a cut: perturb b^1_1, which shifts z^1_1 one for one and nothing else
     (dz,) = d_loss_d_nodes(net, 0, "z", 1)[:1]
-    b = net._symbols[("b", (1, 1))]
+    b = net.symbols[("b", (1, 1))]
     assert abs(float(eng.value(dz, 0) - central_difference(net.J, b, eng))) < 1e-30
 
 
 def test_derivative_of_a_node_by_a_node_and_by_a_parameter():
     net = Network([1, 1, 1], "identity", "identity", "half-squared-error")
-    W2 = net._symbols[("W", (2, 1, 1))]
+    W2 = net.symbols[("W", (2, 1, 1))]
     assert derivative(net, 0, ("z", (2, 1)), ("z", (1, 1))) == W2
     assert derivative(net, 0, ("z", (2, 1)), ("W", (2, 1, 1))) == net.z(0, 1, 1)
     assert derivative(net, 0, ("z", (1, 1)), ("W", (2, 1, 1))) == 0
@@ -48,25 +48,25 @@ def test_against_torch_autograd():
     net = Network([3, 4, 2], "sigmoid", "sigmoid", "bce", samples=2)
     eng = point_engine(net, seed=11)
     values = {s: float(v) for s, v in eng._points[0][0].items()}
-    W1 = torch.tensor([[values[net._symbols[("W", (1, j, k))]] for k in (1, 2, 3)] for j in (1, 2, 3, 4)], dtype=torch.float64, requires_grad=True)
-    b1 = torch.tensor([values[net._symbols[("b", (1, j))]] for j in (1, 2, 3, 4)], dtype=torch.float64, requires_grad=True)
-    W2 = torch.tensor([[values[net._symbols[("W", (2, j, k))]] for k in (1, 2, 3, 4)] for j in (1, 2)], dtype=torch.float64, requires_grad=True)
-    b2 = torch.tensor([values[net._symbols[("b", (2, j))]] for j in (1, 2)], dtype=torch.float64, requires_grad=True)
+    W1 = torch.tensor([[values[net.symbols[("W", (1, j, k))]] for k in (1, 2, 3)] for j in (1, 2, 3, 4)], dtype=torch.float64, requires_grad=True)
+    b1 = torch.tensor([values[net.symbols[("b", (1, j))]] for j in (1, 2, 3, 4)], dtype=torch.float64, requires_grad=True)
+    W2 = torch.tensor([[values[net.symbols[("W", (2, j, k))]] for k in (1, 2, 3, 4)] for j in (1, 2)], dtype=torch.float64, requires_grad=True)
+    b2 = torch.tensor([values[net.symbols[("b", (2, j))]] for j in (1, 2)], dtype=torch.float64, requires_grad=True)
     X = torch.tensor([[values[s] for s in net.x(i)] for i in range(2)], dtype=torch.float64)
     Y = torch.tensor([[values[s] for s in net.y(i)] for i in range(2)], dtype=torch.float64)
     A = torch.sigmoid(torch.sigmoid(X @ W1.T + b1) @ W2.T + b2)
     J = torch.nn.functional.binary_cross_entropy(A, Y, reduction="sum") / 2
     J.backward()
     grad = loss_gradient(net)
-    for (name, idx), s in net._symbols.items():
+    for (name, idx), s in net.symbols.items():
         t = {"W": {1: W1, 2: W2}, "b": {1: b1, 2: b2}}[name][idx[0]].grad
         ref = t[idx[1] - 1, idx[2] - 1] if name == "W" else t[idx[1] - 1]
         assert float(eng.value(grad[s], 0)) == pytest.approx(float(ref), rel=1e-9, abs=1e-12)
 
 
 def test_directional_derivative_is_the_projected_gradient():
-    from symbp.direct import directional_derivative
-    from symbp.equivalence import Engine
+    from symbp.calculus.direct import directional_derivative
+    from symbp.calculus.equivalence import Engine
 
     net = Network([2, 3, 2], "tanh", "softmax", "cross-entropy", samples=2)
     r = {p: se.Symbol(f"_r[{p}]") for p in net.params}

@@ -2,8 +2,8 @@ import pytest
 import symengine as se
 
 from symbp.errors import IndexRangeError, UnknownNameError, UsageError
-from symbp.network import Network
-from symbp.equivalence import Engine
+from symbp.model.network import Network
+from symbp.calculus.equivalence import Engine
 
 
 def test_hand_computed_forward_pass():
@@ -34,9 +34,9 @@ def test_bias_node_and_explicit_bias_are_the_same_network():
     ex = Network([2, 3, 2], "sigmoid", "sigmoid", "bce", samples=2)
     bn = Network([2, 3, 2], "sigmoid", "sigmoid", "bce", form="bias-node", samples=2)
     rename = {}
-    for (name, idx), s in bn._symbols.items():
+    for (name, idx), s in bn.symbols.items():
         l, j, k = idx
-        rename[s] = ex._symbols[("b", (l, j))] if k == 0 else ex._symbols[("W", (l, j, k))]
+        rename[s] = ex.symbols[("b", (l, j))] if k == 0 else ex.symbols[("W", (l, j, k))]
     eng = Engine(lambda rng: ex.sample_point(rng))
     assert eng.compare(ex.J, bn.J.subs(rename)).equal
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import sympy
 
-from symbp import kernels as k
-from symbp.printer import ElementwisePrinter, InplacePrinter, KernelPrinter, activation_code, activation_expr
+from symbp.kernels import plan as k
+from symbp.kernels.printer import ElementwisePrinter, InplacePrinter, KernelPrinter, activation_code, activation_expr
 
 
 def test_activation_code_exact_strings():

@@ -2,10 +2,11 @@ import json
 
 import pytest
 
-from symbp import losses
+from symbp.model import losses
 from symbp.cli import main
-from symbp.prove import prove, to_text
-from symbp.recursions import MUTATIONS
+from symbp.calculus.prove import prove, to_text
+from symbp.calculus.recursions import MUTATIONS
+from symbp.checking.verify import cross_check
 
 PAIRINGS = [
     ("generic", "generic", "half-squared-error"), ("generic", "generic", "mse"), ("generic", "generic", "bce"),
@@ -17,20 +18,20 @@ PAIRINGS = [
 @pytest.mark.parametrize("form", ["explicit-bias", "bias-node"])
 @pytest.mark.parametrize("pairing", PAIRINGS)
 def test_every_pairing_is_proved(pairing, form):
-    proof = prove(*pairing, form=form, cross_check=False)
+    proof = prove(*pairing, form=form)
     assert proof.ok, [s for s in proof.steps if s.verdict != "proved"]
     assert {s.part for s in proof.steps} == {"base case", "induction step", "gradient"}
 
 
 def test_softmax_cross_entropy_states_its_assumption():
-    proof = prove("tanh", "softmax", "cross-entropy", cross_check=False)
+    proof = prove("tanh", "softmax", "cross-entropy")
     assert proof.assumptions == ["sum_k y_k = 1"] and "sum_k y_k = 1" in to_text(proof)
 
 
 @pytest.mark.parametrize("form", ["explicit-bias", "bias-node"])
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
 def test_wrong_recursions_are_refused_with_the_failing_step(mutation, form):
-    proof = prove("generic", "generic", "half-squared-error", form, MUTATIONS[mutation], cross_check=False)
+    proof = prove("generic", "generic", "half-squared-error", form, MUTATIONS[mutation])
     refused = [s for s in proof.steps if s.verdict == "refused"]
     assert refused and not proof.ok
     expected_part = "induction step" if mutation in ("gprime-dropped", "not-transposed") else "gradient"
@@ -40,16 +41,18 @@ def test_wrong_recursions_are_refused_with_the_failing_step(mutation, form):
 def test_a_wrong_base_case_is_refused(monkeypatch):
     wrong = losses.Pairing("delta^L = y - a^L", lambda a, y: y - a)
     monkeypatch.setitem(losses.PAIRINGS, ("sigmoid", "bce"), wrong)
-    monkeypatch.setattr("symbp.prove.PAIRINGS", losses.PAIRINGS)
-    proof = prove("sigmoid", "sigmoid", "bce", cross_check=False)
+    monkeypatch.setattr("symbp.calculus.prove.PAIRINGS", losses.PAIRINGS)
+    proof = prove("sigmoid", "sigmoid", "bce")
     assert [s.part for s in proof.steps if s.verdict == "refused"] == ["base case"]
 
 
 def test_cross_check_agrees_both_ways():
     good = prove("generic", "generic", "half-squared-error", "bias-node")
-    assert good.ok and all(c["holds"] and c["agrees"] for c in good.cross_check)
-    bad = prove("generic", "generic", "half-squared-error", variant=MUTATIONS["mean-dropped"])
-    assert all(not c["holds"] and c["agrees"] for c in bad.cross_check)
+    checks = cross_check(good)
+    assert good.ok and len(checks) == 2 and all(c["holds"] and c["agrees"] for c in checks)
+    variant = MUTATIONS["mean-dropped"]
+    checks = cross_check(prove("generic", "generic", "half-squared-error", variant=variant), variant)
+    assert len(checks) == 2 and all(not c["holds"] and c["agrees"] for c in checks)
 
 
 def test_cli(capsys):
@@ -66,6 +69,6 @@ def test_cli(capsys):
     ("wrong-delta-layer", "dJ/dW^l_{p,q} = 1/m sum_i delta^(l+1)_{i,p} a^(l-1)_{i,q}"),
 ])
 def test_a_refused_gradient_is_shown_as_the_mutation_writes_it(mutation, statement):
-    proof = prove(variant=MUTATIONS[mutation], cross_check=False)
+    proof = prove(variant=MUTATIONS[mutation])
     refused = [s for s in proof.steps if s.verdict == "refused"]
     assert refused and refused[0].statement == statement

@@ -1,11 +1,11 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from symbp import recursions as rec
-from symbp.direct import loss_gradient
-from symbp.equivalence import Engine
+from symbp.calculus import recursions as rec
+from symbp.calculus.direct import loss_gradient
+from symbp.calculus.equivalence import Engine
 from symbp.errors import ShapeError
-from symbp.network import Network
+from symbp.model.network import Network
 
 PAIRINGS = [
     ("sigmoid", "sigmoid", "bce"),
@@ -76,7 +76,7 @@ def test_softmax_cross_entropy_base_case_needs_the_assumption():
     net = Network([2, 3], "sigmoid", "softmax", "cross-entropy")
     deltas, statement, needs = rec.base_case(net, 0)
     assert needs == {"sum-y-is-1"}
-    from symbp.direct import d_loss_d_nodes
+    from symbp.calculus.direct import d_loss_d_nodes
 
     direct = d_loss_d_nodes(net, 0, "z", 1)
     free = Engine(lambda rng: net.sample_point(rng))

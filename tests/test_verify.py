@@ -1,7 +1,7 @@
 import pytest
 
 from symbp import Network, verify
-from symbp.recursions import MUTATIONS
+from symbp.calculus.recursions import MUTATIONS
 from symbp.testing import BackpropClaimError, assert_backprop_holds
 
 
@@ -37,7 +37,7 @@ def test_missing_assumption_fails_with_counterexample_and_note():
     assert base.verdict == "fails"
     assert "sum-y-is-1" in base.note
     c = base.counterexample
-    assert c["residual"] > 1e-10 and c["closed_form"] != c["direct"] and c["point"]
+    assert c.residual > 1e-10 and c.left != c.right and c.point
 
 
 @pytest.mark.parametrize("mutation", list(MUTATIONS))
@@ -46,7 +46,7 @@ def test_each_mutation_fails_with_a_small_counterexample(mutation):
     report = verify(net, variant=MUTATIONS[mutation])
     failed = [v for v in report.verdicts if v.verdict == "fails"]
     assert failed
-    arch = failed[0].counterexample["architecture"]
+    arch = failed[0].counterexample.architecture
     assert sum(map(int, arch.split("-"))) <= sum(net.widths)
 
 

@@ -5,9 +5,10 @@ import pytest
 import sympy as sp
 from hypothesis import given, strategies as st
 
-from symbp.check import check
-from symbp.derivation import load
-from symbp.widths import decide, prove_claim
+from symbp.checking.check import check
+from symbp.checking.derivation import load
+from symbp.calculus.decide import decide
+from symbp.checking.widths import prove_claim
 
 HEADER = {
     "generic": 'activation = "generic"\noutput = "generic"\nloss = "half-squared-error"\n',
@@ -137,7 +138,7 @@ def test_what_cannot_be_proved_is_said_plainly(tmp_path):
 
 
 def test_check_reports_the_proof(tmp_path):
-    from symbp.report import check_text
+    from symbp.present.report import check_text
 
     d = derivation(tmp_path, "generic", [RIGHT[0], ("d(e)/d(b[L,j]) = a[L,j]", "(j, 1, n[L])")], DELTA)
     right, wrong = check(d)
@@ -202,7 +203,7 @@ def test_a_range_that_can_be_empty_is_said_plainly(tmp_path):
 
 
 def test_the_sizes_given_to_check_set_the_depths(tmp_path):
-    from symbp.check import Checker
+    from symbp.checking.check import Checker
 
     d = derivation(tmp_path, "generic", [RIGHT[2]], DELTA)
     v = Checker(d, sizes=[[2, 2, 2, 2, 2]]).check(d.claims[0])

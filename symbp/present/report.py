@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .verify import Report
+from ..verdicts import Report
 
 _POINT_SHOWN = 8
 
@@ -13,18 +13,17 @@ def to_json(report: Report) -> str:
     return json.dumps([v.to_dict() for v in report.verdicts], indent=2)
 
 
-def _counterexample(v) -> list[str]:
+def counterexample_lines(v) -> list[str]:
+    """The counterexample of a failing verdict, a few indented lines."""
     c = v.counterexample
-    lines = [f"  smallest failing architecture tried: {c['architecture']}, at {c['element']}"]
-    if "left" in c:
-        lines.append(f"  left side  = {c['left']}")
-        lines.append(f"  right side = {c['right']}")
-    else:
-        lines.append(f"  closed form = {c['closed_form']}")
-        lines.append(f"  direct      = {c['direct']}  (direct differentiation)")
-    lines.append(f"  residual  = {c['residual']:.3g} (relative)")
-    shown = list(c["point"].items())[:_POINT_SHOWN]
-    more = len(c["point"]) - len(shown)
+    lines = [f"  smallest failing architecture tried: {c.architecture}, at {c.element}"]
+    width = max(len(c.left_label), len(c.right_label))
+    lines.append(f"  {c.left_label.ljust(width)} = {c.left}")
+    lines.append(f"  {c.right_label.ljust(width)} = {c.right}" + ("  (direct differentiation)" if c.right_label == "direct" else ""))
+    if c.residual is not None:
+        lines.append(f"  residual  = {c.residual:.3g} (relative)")
+    shown = list(c.point.items())[:_POINT_SHOWN]
+    more = len(c.point) - len(shown)
     lines.append("  at " + ", ".join(f"{k} = {val}" for k, val in shown) + (f", ... ({more} more)" if more > 0 else ""))
     return lines
 
@@ -47,7 +46,7 @@ def to_text(report: Report, verbose: bool = False) -> str:
         lines.append(f"\n{v.id} fails: {v.statement}")
         if v.note:
             lines.append(f"  note: {v.note}")
-        lines.extend(_counterexample(v))
+        lines.extend(counterexample_lines(v))
     held = sum(v.verdict == "holds" for v in report.verdicts)
     lines.append(f"\n{held} of {len(report.verdicts)} claims hold")
     return "\n".join(lines)
@@ -72,7 +71,7 @@ def check_text(title: str, path: str, verdicts) -> str:
             lines.append(f"\n{v.id} fails{'' if v.as_expected else ' (expected to hold)'}: {v.statement}")
             if v.note:
                 lines.append(f"  note: {v.note}")
-            lines.extend(_counterexample(v))
+            lines.extend(counterexample_lines(v))
             if v.diagnosis:
                 lines.append(f"  likely fix: {v.diagnosis}")
         elif v.verdict == "error":

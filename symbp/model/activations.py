@@ -11,7 +11,7 @@ from typing import Callable
 
 import symengine as se
 
-from .errors import UnknownNameError
+from ..errors import UnknownNameError
 
 #: The generic activation ``h`` and its undefined derivative ``h'``: an identity proved with
 #: these holds for every differentiable activation.

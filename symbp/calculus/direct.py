@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import symengine as se
 
-from .activations import h, h_prime
-from .expr import transform
-from .network import Network
+from ..model.activations import h, h_prime
+from .dag import transform
+from ..model.network import Network
 
 
 def normalize(expr, cache=None, net: Network | None = None):
@@ -72,8 +72,8 @@ def derivative(net: Network, i: int, of: tuple, wrt: tuple):
     x[1]
     """
     name, idx = wrt
-    if (name, tuple(idx)) in net._symbols:
-        return normalize(net.node(i, *of).diff(net._symbols[(name, tuple(idx))]), net=net)
+    if (name, tuple(idx)) in net.symbols:
+        return normalize(net.node(i, *of).diff(net.symbols[(name, tuple(idx))]), net=net)
     s = se.Symbol(f"_cut_{name}[{','.join(map(str, idx))}]")
     value = net.node(i, *of, overrides={(name, tuple(idx)): s})
     return normalize(value.diff(s), net=net).subs({s: net.node(i, name, idx)})

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import symengine as se
 
-from .errors import UsageError
-from .network import Network
+from ..errors import UsageError
+from ..model.network import Network
 
 
 # --- the tree ---------------------------------------------------------------------------------

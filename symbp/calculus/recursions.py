@@ -12,9 +12,9 @@ from typing import Callable
 
 import symengine as se
 
-from .errors import ShapeError
-from .losses import PAIRINGS
-from .network import Network
+from ..errors import ShapeError
+from ..model.losses import PAIRINGS
+from ..model.network import Network
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def _at(ds, layer, j):
 
 
 def _symbol(net, key):
-    return net._symbols[(key[0], tuple(key[1]))]
+    return net.symbols[(key[0], tuple(key[1]))]
 
 
 # --- matrix form ------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import sympy
 import symengine as se
 from sympy.printing.numpy import NumPyPrinter
 
-from . import kernels as k
-from .activations import ACTIVATIONS
+from . import plan as k
+from ..model.activations import ACTIVATIONS
 
 
 class ElementwisePrinter(NumPyPrinter):

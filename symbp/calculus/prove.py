@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass, field
 import sympy as sp
 import symengine as se
 
-from .activations import get_activation
-from .errors import UsageError
-from .losses import PAIRINGS, get_loss
+from ..model.activations import get_activation
+from ..errors import UsageError
+from ..model.losses import PAIRINGS, get_loss
 from .recursions import Variant
+from .reduce import settle
 
 POS = {"positive": True, "integer": True}
 
@@ -238,56 +239,18 @@ def _cases(ranges):
 def _reduce(expr, ranges, assumptions):
     """doit, settle the range conditions that the index ranges decide, apply the assumptions, simplify."""
     expr = expr.doit()
-    expr = _settle(expr, ranges)
+    expr = settle(expr, ranges)
     if "sum-y-is-1" in assumptions:
         y = sp.IndexedBase("y")
         expr = sp.factor_terms(sp.expand(expr))
         expr = expr.replace(lambda e: isinstance(e, sp.Sum) and e.function.func is sp.Indexed and e.function.base == y,
                             lambda e: sp.Integer(1))
     expr = sp.simplify(sp.expand(expr.doit()))
-    return _settle(expr, ranges)
-
-
-def _settle(expr, ranges):
-    """Replace each Piecewise by the branch that the index ranges select, where they decide it."""
-    def decide(cond):
-        if cond in (sp.true, sp.false):
-            return cond
-        values = []
-        for bounds in _corners(ranges, cond.free_symbols):
-            values.append(cond.subs(bounds))
-        if values and all(v == sp.true for v in values):
-            return sp.true
-        if values and all(v == sp.false for v in values):
-            return sp.false
-        return None
-
-    def pick(pw):
-        for value, cond in pw.args:
-            verdict = decide(cond)
-            if verdict == sp.true:
-                return value
-            if verdict is None:
-                return pw
-        return pw
-
-    return expr.replace(lambda e: isinstance(e, sp.Piecewise), pick)
-
-
-def _corners(ranges, symbols):
-    """Each index at each end of its range (conditions are linear in the indices)."""
-    names = [s for s in symbols if s in ranges]
-    if not names:
-        return [{}]
-    out = [{}]
-    for s in names:
-        lo, hi = ranges[s]
-        out = [{**o, s: v} for o in out for v in (lo, hi)]
-    return out
+    return settle(expr, ranges)
 
 
 def prove(activation="generic", output="generic", loss="half-squared-error", form="explicit-bias",
-          variant: Variant = Variant(), cross_check=True) -> Proof:
+          variant: Variant = Variant()) -> Proof:
     """Prove the backpropagation recursion for every width and depth.
 
     >>> proof = prove("generic", "sigmoid", "bce")
@@ -301,25 +264,8 @@ def prove(activation="generic", output="generic", loss="half-squared-error", for
     prover.induction()
     prover.gradients()
     proof = prover.proof
-    if cross_check:
-        proof.cross_check = _cross_check(proof, variant)
     proof.seconds = time.perf_counter() - start
     return proof
-
-
-def _cross_check(proof: Proof, variant: Variant) -> list:
-    """The same statements at concrete sizes with the symbolic core: the verdicts must agree."""
-    from .network import Network
-    from .verify import verify
-
-    proved = all(s.verdict == "proved" for s in proof.steps)
-    out = []
-    for widths in ([2, 3, 2], [3, 2, 2, 2]):
-        net = Network(widths, proof.activation, proof.output, proof.loss, proof.form, samples=2)
-        assume = {"sum-y-is-1"} if proof.assumptions else set()
-        holds = verify(net, assume, variant, points=2, shrink=False).ok  # an out-of-range mutation is an error: not ok
-        out.append({"architecture": net.architecture, "holds": holds, "agrees": holds == proved})
-    return out
 
 
 def to_text(proof: Proof) -> str:

@@ -4,32 +4,17 @@ from __future__ import annotations
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+
+import symengine as se
 
 from . import diagnosis
 from .claims import Evaluator, Scope
 from .derivation import Claim, Derivation
-from .equivalence import Engine
-from .errors import ClaimError, ClaimTimeout, IndexRangeError, ShapeError, SymbpError
-from .network import Network
-from .verify import Verdict
+from ..calculus.equivalence import Engine
+from ..errors import ClaimError, ClaimTimeout, IndexRangeError, ShapeError, SymbpError
+from ..model.network import Network
+from ..verdicts import Counterexample, Verdict
 from .widths import WidthProof, prove_claim
-
-
-@dataclass
-class CheckedVerdict(Verdict):
-    """A verdict on one claim of a file, with what the file expected and a likely fix."""
-
-    file: str = ""
-    expected: str = "holds"
-    diagnosis: str = ""
-    line: int = 0
-    widths: str = ""  # for a claim asked to hold for every width: proved, refused or not provable
-    widths_detail: str = ""
-
-    @property
-    def as_expected(self) -> bool:
-        return self.verdict == self.expected
 
 
 class Checker:
@@ -56,9 +41,9 @@ class Checker:
             self._nets[key] = (net, engine)
         return self._nets[key]
 
-    def check(self, claim: Claim) -> CheckedVerdict:
+    def check(self, claim: Claim) -> Verdict:
         start = time.perf_counter()
-        verdict = CheckedVerdict(claim.id, claim.statement, "holds", "exact", 0.0, file=self.d.path,
+        verdict = Verdict(claim.id, claim.statement, "holds", "exact", 0.0, file=self.d.path,
                                  expected=claim.expect, note=claim.note, line=claim.line)
         methods = set()
         try:
@@ -70,7 +55,7 @@ class Checker:
                         break
                 if verdict.verdict == "fails" and self.diagnose:
                     with _budget(self.budget, claim.id):
-                        verdict.diagnosis = self._diagnose(claim, verdict.counterexample["architecture"])
+                        verdict.diagnosis = self._diagnose(claim, verdict.counterexample.architecture)
         except SymbpError as exc:  # a timeout, a shape mismatch, an index out of range, ...
             verdict.verdict, verdict.method, verdict.diagnosis = "error", "", str(exc)
         if verdict.verdict != "error":
@@ -124,12 +109,8 @@ class Checker:
                     if not evidence.equal:
                         at = ", ".join(f"{k} = {v}" for k, v in env.items())
                         sample = f" sample {i + 1}" if net.samples > 1 else ""
-                        return {
-                            "architecture": net.architecture,
-                            "element": ", ".join(filter(None, [label, at, sample.strip()])),
-                            "left": evidence.lhs, "right": evidence.rhs,
-                            "residual": evidence.residual, "point": evidence.point,
-                        }
+                        return Counterexample(net.architecture, ", ".join(filter(None, [label, at, sample.strip()])),
+                                              evidence.lhs, evidence.rhs, evidence.residual, evidence.point)
         return None
 
     def _diagnose(self, claim: Claim, architecture: str) -> str:
@@ -145,8 +126,6 @@ class Checker:
 
 
 def _elements(left, right, claim, ev, env):
-    import symengine as se
-
     lm, rm = isinstance(left, se.DenseMatrix), isinstance(right, se.DenseMatrix)
     if lm != rm:
         raise ShapeError("one side is a matrix and the other a scalar")
@@ -206,10 +185,10 @@ def _budget(seconds, claim_id):
         signal.signal(signal.SIGALRM, previous)
 
 
-def check(derivation: Derivation, **options) -> list[CheckedVerdict]:
+def check(derivation: Derivation, **options) -> list[Verdict]:
     """Check every claim of a loaded derivation.
 
-    >>> from symbp.derivation import load
+    >>> from symbp.checking.derivation import load
     >>> import pathlib, tempfile
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "d.toml"
     >>> _ = f.write_text('title = "t"\\n[network]\\narchitectures = [[2, 2]]\\n[[claim]]\\nid = "w"\\n'
@@ -221,4 +200,4 @@ def check(derivation: Derivation, **options) -> list[CheckedVerdict]:
     return [checker.check(c) for c in derivation.claims]
 
 
-__all__ = ["CheckedVerdict", "Checker", "check"]
+__all__ = ["Verdict", "Checker", "check"]

@@ -2,50 +2,18 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import symengine as se
 
-from . import recursions as rec
-from .activations import Activation
-from .direct import d_loss_d_nodes, directional_derivative, loss_gradient, normalize
-from .equivalence import Engine
-from .errors import SymbpError
-from .network import Network
-
-
-@dataclass
-class Verdict:
-    """The outcome of one claim: ``verdict`` is holds, fails or error."""
-
-    id: str
-    statement: str
-    verdict: str
-    method: str
-    seconds: float
-    counterexample: dict | None = None
-    note: str = ""
-    elements: list = field(default_factory=list)  # per-element verdicts, with verbose
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        if not self.elements:
-            d.pop("elements")
-        if d["counterexample"] is None:
-            d.pop("counterexample")
-        return d
-
-
-@dataclass
-class Report:
-    """All verdicts for one network."""
-
-    network: str
-    verdicts: list
-
-    @property
-    def ok(self) -> bool:
-        return all(v.verdict == "holds" for v in self.verdicts)
+from ..calculus import recursions as rec
+from ..model.activations import Activation
+from ..calculus.direct import d_loss_d_nodes, directional_derivative, loss_gradient, normalize
+from ..calculus.equivalence import Engine
+from ..errors import SymbpError
+from ..calculus.prove import Proof
+from ..model.network import Network
+from ..verdicts import Counterexample, Report, Verdict
 
 
 @dataclass
@@ -205,14 +173,8 @@ def _check(claim: Claim, engine: Engine, net: Network, verbose: bool) -> Verdict
             if verbose:
                 elements.append({"id": label, "verdict": "holds" if ev.equal else "fails", "method": ev.method})
             if not ev.equal and failure is None:
-                failure = {
-                    "architecture": net.architecture,
-                    "element": label,
-                    "closed_form": ev.lhs,
-                    "direct": ev.rhs,
-                    "residual": ev.residual,
-                    "point": ev.point,
-                }
+                failure = Counterexample(net.architecture, label, ev.lhs, ev.rhs, ev.residual, ev.point,
+                                         "closed form", "direct")
                 if not verbose:
                     break
     except SymbpError as exc:
@@ -237,3 +199,20 @@ def _shrink(verdict: Verdict, net: Network, assumptions, variant, points, seed):
         if v.verdict == "fails":
             verdict.counterexample = v.counterexample
             return
+
+
+def cross_check(proof: Proof, variant: rec.Variant = rec.Variant()) -> list:
+    """A proof's statements checked at concrete sizes by the symbolic core: the verdicts must agree.
+
+    >>> from symbp.calculus.prove import prove
+    >>> [c["agrees"] for c in cross_check(prove("generic", "sigmoid", "bce"))]
+    [True, True]
+    """
+    proved = all(s.verdict == "proved" for s in proof.steps)
+    out = []
+    for widths in ([2, 3, 2], [3, 2, 2, 2]):
+        net = Network(widths, proof.activation, proof.output, proof.loss, proof.form, samples=2)
+        assume = {"sum-y-is-1"} if proof.assumptions else set()
+        holds = verify(net, assume, variant, points=2, shrink=False).ok  # an out-of-range mutation is an error: not ok
+        out.append({"architecture": net.architecture, "holds": holds, "agrees": holds == proved})
+    return out

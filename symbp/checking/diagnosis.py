@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from fractions import Fraction
 
-from . import indexlang as il
-from .claims import DERIVATIVE_NAMES
+from .. import lang as il
+from ..lang.scope import DERIVATIVE_NAMES
 
 _ONE = il.Num(Fraction(1))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .errors import UnknownNameError
+from ..errors import UnknownNameError
 
 
 @dataclass(frozen=True)

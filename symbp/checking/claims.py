@@ -8,65 +8,54 @@ meaning: network quantities (``z``, ``a``, ``x``, ``y``, ``W``, ``b``, ``theta``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import symengine as se
 
-from . import indexlang as il
-from .direct import normalize
-from .errors import ClaimError, IndexRangeError, ParseError, ShapeError
-from .expr import number
-from .network import Network
+from .. import lang as il
+from ..calculus.direct import normalize
+from ..errors import ClaimError, IndexRangeError, ParseError, ShapeError
+from ..exact import number
+from ..lang.scope import ACTIVATION_NAMES, DERIVATIVE_NAMES, Definition, Scope
+from ..model.network import Network
 
-ACTIVATION_NAMES = {"g", "h", "sigma"}
-DERIVATIVE_NAMES = {"gprime", "Psi", "hprime", "sigmaprime"}
 _BATCH = {"A": "a", "Z": "z"}  # batch matrices (samples in rows) of per-sample quantities
 
 
-@dataclass
-class Definition:
-    """A named indexed quantity: cases tried in order, the first whose condition holds gives the value."""
+class _Indices(il.Evaluator):
+    """Indices and sizes of a claim: whole numbers, with the widths, L and m."""
 
-    name: str
-    indices: tuple  # index variable names
-    cases: list  # [(condition tree or None, value tree)]
-    matrix: bool = False
+    def __init__(self, net: Network, scope: Scope):
+        self.net, self.scope = net, scope
 
-
-@dataclass
-class Scope:
-    """What a derivation adds to the network's vocabulary."""
-
-    definitions: dict = field(default_factory=dict)
-    aliases: dict = field(default_factory=dict)  # name -> built-in name
-    constants: dict = field(default_factory=dict)  # name -> symbol
-
-
-class Evaluator:
-    """Evaluates statements for one sample of one network; ``overrides`` cut nodes for derivatives."""
-
-    def __init__(self, net: Network, scope: Scope, sample: int = 0, overrides=None, memo=None):
-        self.net, self.scope, self.i = net, scope, sample
-        self.overrides = dict(overrides or {})
-        self.memo = {} if memo is None else memo  # shared by evaluators of one (sample, overrides)
-        self.ints = il.Evaluator(self._int_ref, self._no_apply, self._int_name, lambda f: f)
-
-    # --- integers (indices, sizes) ------------------------------------------------------------
-    def _int_name(self, name):
+    def constant(self, name):
         if name == "L":
             return self.net.L
         if name in ("m", "N"):
             return self.net.samples
         raise ClaimError(f"unknown index or constant {name!r}")
 
-    def _int_ref(self, name, idx):
-        size = self.net._size(self.scope.aliases.get(name, name), idx)
+    def ref(self, name, idx):
+        size = self.net.size(self.scope.aliases.get(name, name), idx)
         if size is None:
             raise ClaimError(f"{name}[...] is not a size; only {self.net.form.size}[l] may appear in an index")
         return size
 
-    def _no_apply(self, name, *args):
-        raise ClaimError(f"{name}[...](...) cannot appear in an index")
+    def apply(self, node, env):
+        raise ClaimError(f"{node.name}[...](...) cannot appear in an index")
+
+    def unknown(self, node, *args):
+        raise ClaimError(f"{il.to_text(node)} cannot be an index")
+
+
+class Evaluator(il.Visitor):
+    """Evaluates statements for one sample of one network; ``overrides`` cut nodes for derivatives."""
+
+    what = "it has no value in a claim"
+
+    def __init__(self, net: Network, scope: Scope, sample: int = 0, overrides=None, memo=None):
+        self.net, self.scope, self.i = net, scope, sample
+        self.overrides = dict(overrides or {})
+        self.memo = {} if memo is None else memo  # shared by evaluators of one (sample, overrides)
+        self.ints = _Indices(net, scope)
 
     def index(self, node, env) -> int:
         try:
@@ -76,41 +65,54 @@ class Evaluator:
 
     # --- values ------------------------------------------------------------------------------
     def eval(self, node, env, matrix=False):
-        t = type(node)
-        if t is il.Num:
-            return number(node.value)
-        if t is il.Name:
-            return self._name(node.name, env, matrix)
-        if t is il.Ref:
-            return self._ref(node, env, matrix)
-        if t is il.BinOp:
-            return _binop(node.op, self.eval(node.left, env, matrix), self.eval(node.right, env, matrix))
-        if t is il.Neg:
-            return -self.eval(node.operand, env, matrix)
-        if t is il.Kronecker:
-            return se.Integer(int(self.index(node.p, env) == self.index(node.q, env)))
-        if t is il.Cond:
-            return self.eval(node.then if self._test(node.test, env) else node.orelse, env, matrix)
-        if t is il.Sum:
-            lo, hi = self.index(node.lo, env), self.index(node.hi, env)
-            if hi < lo:
-                raise ClaimError(f"the sum over {node.var} has an empty range {lo}..{hi}")
-            terms = [self.eval(node.body, {**env, node.var: k}, matrix) for k in range(lo, hi + 1)]
-            return _total(terms)
-        if t is il.Apply:
-            return self._apply(node, env, matrix)
-        if t is il.Deriv:
-            return self._deriv(node, env, matrix)
-        if t is il.Call:
-            return self._call(node, env, matrix)
-        if t is il.Compare:
-            raise ClaimError("a comparison can only be the condition of 'x if cond else y'")
+        return self.visit(node, env, matrix)
+
+    def visit_Num(self, node, env, matrix):
+        return number(node.value)
+
+    def visit_Name(self, node, env, matrix):
+        return self._name(node.name, env, matrix)
+
+    def visit_Ref(self, node, env, matrix):
+        return self._ref(node, env, matrix)
+
+    def visit_BinOp(self, node, env, matrix):
+        return _binop(node.op, self.eval(node.left, env, matrix), self.eval(node.right, env, matrix))
+
+    def visit_Neg(self, node, env, matrix):
+        return -self.eval(node.operand, env, matrix)
+
+    def visit_Kronecker(self, node, env, matrix):
+        return se.Integer(int(self.index(node.p, env) == self.index(node.q, env)))
+
+    def visit_Cond(self, node, env, matrix):
+        return self.eval(node.then if self._test(node.test, env) else node.orelse, env, matrix)
+
+    def visit_Sum(self, node, env, matrix):
+        lo, hi = self.index(node.lo, env), self.index(node.hi, env)
+        if hi < lo:
+            raise ClaimError(f"the sum over {node.var} has an empty range {lo}..{hi}")
+        return _total([self.eval(node.body, {**env, node.var: k}, matrix) for k in range(lo, hi + 1)])
+
+    def visit_Apply(self, node, env, matrix):
+        return self._apply(node, env, matrix)
+
+    def visit_Deriv(self, node, env, matrix):
+        return self._deriv(node, env, matrix)
+
+    def visit_Call(self, node, env, matrix):
+        return self._call(node, env, matrix)
+
+    def visit_Compare(self, node, env, matrix):
+        raise ClaimError("a comparison can only be the condition of 'x if cond else y'")
+
+    def unknown(self, node, *args):
         raise ClaimError(f"cannot evaluate {node!r}")
 
     def _test(self, node, env) -> bool:
         if not isinstance(node, il.Compare):
             raise ClaimError("the condition of 'x if cond else y' must be a comparison of indices")
-        return self.ints.eval(node, env)
+        return self.ints.visit(node, env)
 
     def _name(self, name, env, matrix):
         name = self.scope.aliases.get(name, name)
@@ -125,7 +127,7 @@ class Evaluator:
         if name == "e":
             return self.net.sample_loss(self.i, self.overrides or None)
         if name in ("L", "m", "N"):
-            return se.Integer(self._int_name(name))
+            return se.Integer(self.ints.constant(name))
         if matrix and name in ("y", "x", "Y", "X0"):
             return self._vector_or_batch(name)
         if name in self.scope.definitions:
@@ -148,8 +150,8 @@ class Evaluator:
         if name in self.scope.definitions:
             return self._definition(name, idx)
         if matrix:
-            return self._matrix_ref(name, idx)
-        size = self.net._size(name, idx)
+            return self.matrix_ref(name, idx)
+        size = self.net.size(name, idx)
         if size is not None:
             return se.Integer(size)
         try:
@@ -211,9 +213,9 @@ class Evaluator:
 
     def _scalar_deriv(self, of, name, idx, env):
         net = self.net
-        if (name, idx) in net._symbols:
-            return normalize(self.eval(of, env).diff(net._symbols[(name, idx)]), net=net)
-        if net._rule_for(name, idx) is None:
+        if (name, idx) in net.symbols:
+            return normalize(self.eval(of, env).diff(net.symbols[(name, idx)]), net=net)
+        if net.rule_for(name, idx) is None:
             raise ClaimError(f"{name}[{','.join(map(str, idx))}] is not a variable of this network")
         if name in ("W", "b", "theta"):
             raise ClaimError(f"{name}[{','.join(map(str, idx))}] is a constant, not a parameter: it cannot be varied")
@@ -253,7 +255,7 @@ class Evaluator:
         raise ClaimError(f"unknown function {node.name}")
 
     # --- matrices ----------------------------------------------------------------------------
-    def _matrix_ref(self, name, idx):
+    def matrix_ref(self, name, idx):
         net = self.net
         if name in _BATCH or (name in ("a", "z") and len(idx) == 1):
             (l,) = idx
@@ -269,11 +271,11 @@ class Evaluator:
 
     def _param_matrix(self, name, idx):
         """A parameter as a matrix over its trailing indices, in the formulation's own layout."""
-        for ref, ranges in self.net._param_ranges:
+        for ref, ranges in self.net.param_ranges:
             if ref.name != name or len(idx) != 1 or len(ref.indices) < 2:
                 continue
             env = {ranges[0][0]: idx[0]}
-            if not self.net._in_ranges(ranges[:1], env):
+            if not self.net.in_ranges(ranges[:1], env):
                 raise ClaimError(f"{name}[{idx[0]}] does not exist in this network")
             axes = [(var, range(self.index(lo, env), self.index(hi, env) + 1)) for var, lo, hi in ranges[1:]]
             return self._grid(name, env, ref, axes)
@@ -294,7 +296,7 @@ class Evaluator:
         if name in ("z", "a") and len(idx) == 1:  # by a layer's nodes: a column of derivatives
             (l,) = idx
             return se.DenseMatrix([[self._scalar_deriv(of, name, (l, j), env)] for j in range(1, self.net.width(l) + 1)])
-        shape = self._matrix_ref(name, idx)
+        shape = self.matrix_ref(name, idx)
         out = []
         for r in range(shape.rows):
             row = []

@@ -6,14 +6,13 @@ from fractions import Fraction
 
 import symengine as se
 
-from . import indexlang as il
+from .. import lang as il
+from ..errors import IndexRangeError, ParseError, UsageError
+from ..exact import number
 from .activations import ACTIVATIONS, Activation, get_activation
-from .errors import IndexRangeError, ParseError, UsageError
-from .expr import number
 from .formulations import Formulation, get_formulation
 from .losses import ASSUMPTIONS, Loss, get_loss
 
-_DEFAULT_OUTPUT = {"bce": "sigmoid", "cross-entropy": "softmax"}
 
 
 @dataclass(frozen=True)
@@ -45,13 +44,13 @@ class Network:
         samples=1,
         formulation: Formulation | None = None,
     ):
-        self.widths = _check_layers(layers)
+        self.widths = check_layers(layers)
         if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
             raise UsageError(f"samples must be a whole number >= 1, got {samples!r}")
         self.samples = samples
         self.loss: Loss = get_loss(loss)
         self.hidden: Activation = get_activation(activation, "activation")
-        output = _DEFAULT_OUTPUT.get(loss, "identity") if output is None else output
+        output = self.loss.default_output if output is None else output
         self.output: Activation = get_activation(output, "output activation")
         if not self.hidden.hidden_ok:
             raise UsageError(
@@ -68,13 +67,13 @@ class Network:
         self.first = self.form.first_layer
         self.L = self.first + len(self.widths) - 1
         self._rules = self._read_rules()
-        self._param_ranges = [
+        self.param_ranges = [
             (il.parse_expr(ref, f"parameter {ref}"), il.parse_ranges(rng, f"parameter {ref}"))
             for ref, rng in self.form.parameters
         ]
-        self._ev = il.Evaluator(self._resolve_size, self._no_apply, self._constant, number)
+        self._ev = _Sizes(self)
         self.params = self._enumerate_params()
-        self.param_names = {s: key for key, s in self._symbols.items()}
+        self.param_names = {s: key for key, s in self.symbols.items()}
         self._contexts: dict = {}
 
     # --- description ----------------------------------------------------------------------
@@ -113,7 +112,7 @@ class Network:
     def groups(self) -> dict[str, list]:
         """Parameters by group (``W[2]``, ``b[1]``, ``theta[1]``): label -> [(name, indices, symbol)]."""
         out: dict[str, list] = {}
-        for (name, idx), s in self._symbols.items():
+        for (name, idx), s in self.symbols.items():
             out.setdefault(f"{name}[{idx[0]}]", []).append((name, idx, s))
         return out
 
@@ -123,10 +122,10 @@ class Network:
 
     # --- per-sample quantities --------------------------------------------------------------
     def x(self, i: int) -> list:
-        return [self._symbol("x", (k,), i) for k in range(1, self.width(self.first) + 1)]
+        return [self.input_symbol("x", (k,), i) for k in range(1, self.width(self.first) + 1)]
 
     def y(self, i: int) -> list:
-        return [self._symbol("y", (k,), i) for k in range(1, self.width(self.L) + 1)]
+        return [self.input_symbol("y", (k,), i) for k in range(1, self.width(self.L) + 1)]
 
     def z(self, i: int, l: int, j: int):
         return self.node(i, "z", (l, j))
@@ -194,28 +193,19 @@ class Network:
             rules.setdefault(eq.lhs.name, []).append(_Rule(eq.lhs, eq.rhs, il.parse_ranges(ranges, where), text))
         return rules
 
-    def _constant(self, name):
+    def constant(self, name):
         if name == "L":
             return self.L
         if name == "m":
             return self.samples
         raise ParseError(f"unknown name {name!r}")
 
-    def _size(self, name, idx):
+    def size(self, name, idx):
         if name == self.form.size and len(idx) == 1:
             return self.width(idx[0])
         return None
 
-    def _resolve_size(self, name, idx):
-        size = self._size(name, idx)
-        if size is None:
-            raise ParseError(f"only the widths {self.form.size}[l] may appear in a range, got {name}")
-        return size
-
-    def _no_apply(self, name, *args):
-        raise ParseError(f"{name}[...] may not appear in a range")
-
-    def _in_ranges(self, ranges, env) -> bool:
+    def in_ranges(self, ranges, env) -> bool:
         for var, lo, hi in ranges:
             if var not in env:
                 continue
@@ -235,18 +225,18 @@ class Network:
                         return None
                 elif self._ev.index(pattern, env) != value:
                     return None
-            return env if self._in_ranges(ranges, env) else None
+            return env if self.in_ranges(ranges, env) else None
         except (IndexRangeError, KeyError):
             return None
 
     def _enumerate_params(self) -> list:
-        self._symbols: dict = {}
-        for ref, ranges in self._param_ranges:
+        self.symbols: dict = {}
+        for ref, ranges in self.param_ranges:
             for env in self._range_product(ranges, {}):
                 idx = tuple(self._ev.index(i, env) for i in ref.indices)
-                if self._rule_for(ref.name, idx) is None:  # a constant such as theta[l,0,k] is not a parameter
-                    self._symbols[(ref.name, idx)] = se.Symbol(f"{ref.name}[{','.join(map(str, idx))}]")
-        return list(self._symbols.values())
+                if self.rule_for(ref.name, idx) is None:  # a constant such as theta[l,0,k] is not a parameter
+                    self.symbols[(ref.name, idx)] = se.Symbol(f"{ref.name}[{','.join(map(str, idx))}]")
+        return list(self.symbols.values())
 
     def _range_product(self, ranges, env):
         if not ranges:
@@ -260,17 +250,17 @@ class Network:
         for v in range(lo_v, hi_v + 1):
             yield from self._range_product(rest, {**env, var: v})
 
-    def _rule_for(self, name, idx):
+    def rule_for(self, name, idx):
         for rule in self._rules.get(name, ()):
             env = self._match(rule.lhs, idx, rule.ranges)
             if env is not None:
                 return rule, env
         return None
 
-    def _is_param(self, name, idx) -> bool:
-        return (name, idx) in self._symbols
+    def is_param(self, name, idx) -> bool:
+        return (name, idx) in self.symbols
 
-    def _symbol(self, name, idx, i):
+    def input_symbol(self, name, idx, i):
         label = f"{name}[{','.join(map(str, idx))}]"
         return se.Symbol(label if self.samples == 1 else f"{label}@{i + 1}")
 
@@ -284,12 +274,46 @@ class Network:
         return ctx
 
 
-class _Context:
+class _Sizes(il.Evaluator):
+    """Evaluates ranges and indices: only the widths have a value."""
+
+    def __init__(self, net: Network):
+        self.net = net
+
+    def number(self, value):
+        return number(value)
+
+    def constant(self, name):
+        return self.net.constant(name)
+
+    def ref(self, name, idx):
+        size = self.net.size(name, idx)
+        if size is None:
+            raise ParseError(f"only the widths {self.net.form.size}[l] may appear in a range, got {name}")
+        return size
+
+    def apply(self, node, env):
+        raise ParseError(f"{node.name}[...] may not appear in a range")
+
+
+class _Context(il.Evaluator):
     """Evaluation of the forward equations for one sample, memoised, with optional overrides."""
 
     def __init__(self, net: Network, i: int, overrides: dict):
         self.net, self.i, self.overrides, self.memo = net, i, overrides, {}
-        self.ev = il.Evaluator(self.resolve, self.apply, net._constant, number)
+        self.ev = self
+
+    def number(self, value):
+        return number(value)
+
+    def add(self, terms):
+        return se.Add(*terms) if terms else se.Integer(0)  # one flat sum, not a chain of binary additions
+
+    def constant(self, name):
+        return self.net.constant(name)
+
+    def ref(self, name, idx):
+        return self.resolve(name, idx)
 
     def resolve(self, name, idx):
         key = (name, idx)
@@ -298,18 +322,18 @@ class _Context:
         if key in self.memo:
             return self.memo[key]
         net = self.net
-        size = net._size(name, idx)
+        size = net.size(name, idx)
         if size is not None:
             return size
-        found = net._rule_for(name, idx)
+        found = net.rule_for(name, idx)
         if found is not None:
             rule, env = found
             self.memo[key] = None  # marks a cycle
             value = self.ev.eval(rule.rhs, env)
-        elif net._is_param(name, idx):
-            value = net._symbols[key]
+        elif net.is_param(name, idx):
+            value = net.symbols[key]
         elif name in ("x", "y") and len(idx) == 1 and 1 <= idx[0] <= net.width(net.first if name == "x" else net.L):
-            value = net._symbol(name, idx, self.i)
+            value = net.input_symbol(name, idx, self.i)
         else:
             raise IndexRangeError(f"{name}[{','.join(map(str, idx))}] is not defined by {net.form.name} for {net.architecture}")
         if value is None:
@@ -317,7 +341,9 @@ class _Context:
         self.memo[key] = value
         return value
 
-    def apply(self, name, idx, arg, env):
+    def apply(self, node, env):
+        name, arg = node.name, node.arg
+        idx = tuple(self.index(i, env) for i in node.indices)
         net = self.net
         if len(idx) != 1 or name not in (net.form.activation, net.form.derivative):
             raise ParseError(
@@ -338,7 +364,7 @@ class _Context:
         return act.vector(zs)[j - 1]
 
 
-def _check_layers(layers) -> list[int]:
+def check_layers(layers) -> list[int]:
     if isinstance(layers, str):
         try:
             layers = [int(w) for w in layers.split(",")]

@@ -8,15 +8,18 @@ from pathlib import Path
 
 import symengine as se
 
-from . import kernels as k
-from . import recursions as rec
-from .activations import ACTIVATIONS
-from .direct import loss_gradient
-from .equivalence import Engine
-from .errors import UsageError
-from .network import Network
+from . import plan as k
+from .. import lang as il
+from ..checking.check import index_envs
+from ..checking.claims import Evaluator
+from ..calculus import recursions as rec
+from ..model.activations import ACTIVATIONS
+from ..calculus.direct import loss_gradient
+from ..calculus.equivalence import Engine
+from ..errors import UsageError
+from ..model.network import Network
 from .printer import module_source
-from .verify import Verdict
+from ..verdicts import Counterexample, Verdict
 
 CHECK_WIDTHS = ([2, 3, 2], [2, 2, 3, 2])  # small networks on which every plan is checked before printing
 DTYPES = ("float64", "float32")
@@ -55,7 +58,7 @@ def check_plan(hidden: str, output: str, loss: str, form: str, samples: int = 2)
         verdicts.append(Verdict(
             f"gradients at {net.architecture}", "the printed Delta recursion and gradients = direct dJ/dparam",
             "fails" if failures else "holds", "numeric" if "numeric" in methods else "exact",
-            time.perf_counter() - start, {"elements": failures[:10]} if failures else None,
+            time.perf_counter() - start, Counterexample(net.architecture, elements=failures[:10]) if failures else None,
         ))
     return verdicts
 
@@ -66,9 +69,9 @@ def _printed_gradients(net, plan, env) -> dict:
     for l, (gW, gb) in plan.gradients.items():
         for r in range(env[gW].rows):
             for c in range(env[gW].cols):
-                out[net._symbols[_weight_key(net, l, r + 1, c + 1)]] = env[gW][r, c]
+                out[net.symbols[_weight_key(net, l, r + 1, c + 1)]] = env[gW][r, c]
         for r in range(env[gW].rows):
-            out[net._symbols[_bias_key(net, l, r + 1)]] = env[gb][0, r]
+            out[net.symbols[_bias_key(net, l, r + 1)]] = env[gb][0, r]
     return out
 
 
@@ -97,9 +100,9 @@ def _symbolic_env(net: Network) -> dict:
     }
     for l in range(1, L + 1):
         rows, cols = net.width(net.first + l), net.width(net.first + l - 1)
-        env[f"W{l}"] = se.DenseMatrix([[net._symbols[_weight_key(net, l, r, c)] for c in range(1, cols + 1)]
+        env[f"W{l}"] = se.DenseMatrix([[net.symbols[_weight_key(net, l, r, c)] for c in range(1, cols + 1)]
                                        for r in range(1, rows + 1)])
-        env[f"b{l}"] = se.DenseMatrix([[net._symbols[_bias_key(net, l, r)] for r in range(1, rows + 1)]])
+        env[f"b{l}"] = se.DenseMatrix([[net.symbols[_bias_key(net, l, r)] for r in range(1, rows + 1)]])
     return env
 
 
@@ -110,10 +113,6 @@ def claims_against_plan(derivation, widths) -> list[Verdict]:
     with one sample), in index or matrix form, is evaluated at ``widths`` and compared with the plan's
     gradient of the same parameter: the kernels then compute the file's formulas, not only symbp's.
     """
-    from . import indexlang as il
-    from .check import index_envs
-    from .claims import Evaluator
-
     s = derivation.network
     net = Network(list(widths), s["activation"], s["output"], s["loss"], s["form"], s["layout"], s["samples"],
                   formulation=derivation.formulation)
@@ -138,7 +137,7 @@ def claims_against_plan(derivation, widths) -> list[Verdict]:
         for bound in index_envs(net, claim.ranges):
             cev = Evaluator(net, derivation.scope)
             idx = tuple(cev.index(i, bound) for i in lhs.wrt.indices)
-            wrt = cev._matrix_ref(name, idx) if matrix else se.DenseMatrix([[net._symbols.get((name, idx))]])
+            wrt = cev.matrix_ref(name, idx) if matrix else se.DenseMatrix([[net.symbols.get((name, idx))]])
             rhs = cev.eval(claim.rhs, bound, matrix)
             rhs = rhs if isinstance(rhs, se.DenseMatrix) else se.DenseMatrix([[rhs]])
             if rhs.shape != wrt.shape:
@@ -152,7 +151,7 @@ def claims_against_plan(derivation, widths) -> list[Verdict]:
                         failures.append(str(wrt[r, c]))
         if compared:
             out.append(Verdict(claim.id, claim.statement, "fails" if failures else "holds", "", time.perf_counter() - start,
-                               {"elements": failures[:10]} if failures else None, note=f"{compared} elements"))
+                               Counterexample(net.architecture, elements=failures[:10]) if failures else None, note=f"{compared} elements"))
     return out
 
 

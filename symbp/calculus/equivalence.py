@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import symengine as se
 
-from .expr import transform
+from .dag import transform
 
 BITS = 200  # working precision of the numeric test (about 60 significant digits)
 TOLERANCE_BITS = 150  # a relative residual below 2^-150 (about 1e-45) counts as zero

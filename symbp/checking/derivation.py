@@ -10,12 +10,14 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import indexlang as il
-from .activations import ACTIVATIONS
-from .claims import ACTIVATION_NAMES, DERIVATIVE_NAMES, Definition, Scope
-from .errors import DerivationError, ParseError, SymbpError
-from .formulations import Formulation, get_formulation
-from .losses import ASSUMPTIONS, LOSSES
+import symengine as se
+
+from .. import lang as il
+from ..model.activations import ACTIVATIONS
+from ..lang.scope import ACTIVATION_NAMES, DERIVATIVE_NAMES, Definition, Scope
+from ..errors import DerivationError, ParseError, SymbpError
+from ..model.formulations import Formulation, get_formulation
+from ..model.losses import ASSUMPTIONS, LOSSES
 
 EXPECTATIONS = ("holds", "fails", "error")
 _TOP = {"title", "source", "notation", "network", "define", "claim"}
@@ -135,10 +137,8 @@ class _Loader:
             constants={},
         )
         constants = net.get("constants", [])
-        if not isinstance(constants, list) or not all(isinstance(c, str) and il._NAME.match(c) for c in constants):
+        if not isinstance(constants, list) or not all(isinstance(c, str) and il.NAME.match(c) for c in constants):
             self.fail("constants must be a list of names such as [\"beta\"]", key="constants")
-        import symengine as se
-
         scope.constants = {c: se.Symbol(c) for c in constants}
         defines = data.get("define", [])
         if not isinstance(defines, list):
@@ -220,7 +220,7 @@ class _Loader:
     def aliases(self, net):
         aliases = net.get("aliases", {})
         if not isinstance(aliases, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and il._NAME.match(k) for k, v in aliases.items()
+            isinstance(k, str) and isinstance(v, str) and il.NAME.match(k) for k, v in aliases.items()
         ):
             self.fail("aliases must map names to names, such as { s = \"z\" }", key="aliases")
         return aliases
@@ -229,7 +229,7 @@ class _Loader:
     def definition(self, d) -> Definition:
         self.keys(d, _DEFINE, "[[define]]")
         name = self.string(d, "name", "[[define]]")
-        if not il._NAME.match(name):
+        if not il.NAME.match(name):
             self.fail(f"{name!r} is not a valid name", value=name)
         indices = tuple(s.strip() for s in self.string(d, "indices", f"definition {name}", default="").split(",") if s.strip())
         cases = d.get("cases")

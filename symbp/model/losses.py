@@ -11,7 +11,7 @@ from typing import Callable
 
 import symengine as se
 
-from .errors import UnknownNameError
+from ..errors import UnknownNameError
 
 #: Assumptions a claim may be checked under; the key is the command-line spelling.
 ASSUMPTIONS = {"sum-y-is-1": "sum_k y_k = 1 (targets are a probability distribution)"}
@@ -27,6 +27,7 @@ class Loss:
     grad: Callable
     outputs: tuple[str, ...] | None = None  # output activations it fits; None: any
     target: str = "real"  # how targets are sampled: real, unit (0..1), distribution
+    default_output: str = "identity"  # the output activation when none is given
 
 
 def _sum(terms):
@@ -43,6 +44,7 @@ LOSSES: dict[str, Loss] = {
             lambda ak, yk: -yk / ak + (1 - yk) / (1 - ak),
             outputs=("sigmoid", "generic"),
             target="unit",
+            default_output="sigmoid",
         ),
         Loss(
             "cross-entropy",
@@ -51,6 +53,7 @@ LOSSES: dict[str, Loss] = {
             lambda ak, yk: -yk / ak,
             outputs=("softmax",),
             target="distribution",
+            default_output="softmax",
         ),
         Loss(
             "half-squared-error",

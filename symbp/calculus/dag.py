@@ -32,11 +32,3 @@ def _walk(e, leaf, node, cache):
     r = node(e, [_walk(a, leaf, node, cache) for a in args]) if args else leaf(e)
     cache[e] = r
     return r
-
-
-def number(value) -> se.Basic:
-    """A Fraction or int as an exact SymEngine number."""
-    from fractions import Fraction
-
-    v = Fraction(value)
-    return se.Integer(v.numerator) if v.denominator == 1 else se.Rational(v.numerator, v.denominator)
