@@ -48,5 +48,5 @@ def test_softmax_sums_to_one():
 
 
 def test_unknown_activation_names_the_option_and_the_choices():
-    with pytest.raises(UnknownNameError, match="unknown output activation 'swish'; expected one of: sigmoid"):
-        get_activation("swish", "output activation")
+    with pytest.raises(UnknownNameError, match="unknown output activation 'swash'; expected one of: sigmoid"):
+        get_activation("swash", "output activation")

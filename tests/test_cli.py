@@ -41,7 +41,7 @@ def test_mutation_from_the_command_line(capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--activation", "swish"], "argument --activation: invalid choice: 'swish'"),
+        (["--activation", "swash"], "argument --activation: invalid choice: 'swash'"),
         (["--activation", "softmax"], "invalid choice: 'softmax'"),
         (["--loss", "cross-entropy", "--output", "identity"], "does not fit output activation 'identity'"),
         (["--layers", "3,0,2"], "width must be a whole number >= 1"),

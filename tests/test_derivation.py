@@ -44,7 +44,7 @@ def test_loads(tmp_path):
         (('statement = "d(e)', 'statement = "__import__(1) + d(e)'), "not a valid name", 16),
         (('statement = "d(e)/d(z[l,j]) = delta[l,j]"', 'statement = "d(e)/d(z[l,j])"'), "one equation 'left = right'", 16),
         (('{ when = "l == L", value = "d(e)/d(z[L,j])" },\n', ''), "recursive but has no base case", 0),
-        (('activation = "sigmoid"', 'activation = "swish"'), "unknown activation 'swish'", 3),
+        (('activation = "sigmoid"', 'activation = "swash"'), "unknown activation 'swash'", 3),
         (('architectures = [[2, 2, 2]]', 'architectures = [[2, 0]]'), "architectures must be", 4),
         (('[[claim]]', '[[claim]]\nexpect = "maybe"'), "expect must be one of", 0),
         (('title = "t"', 'title = "t"\nexec = 1'), "unknown key 'exec' in the file", 2),

@@ -44,7 +44,7 @@ def test_bias_node_and_explicit_bias_are_the_same_network():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(activation="swish"), "unknown activation 'swish'"),
+        (dict(activation="swash"), "unknown activation 'swash'"),
         (dict(loss="hinge"), "unknown loss 'hinge'"),
         (dict(activation="softmax"), "only allowed on the output layer"),
         (dict(output="identity", loss="cross-entropy"), "does not fit output activation 'identity'; use --output softmax"),

@@ -16,7 +16,7 @@ import symengine as se
 
 from ..model.activations import get_activation
 from ..errors import UsageError
-from ..model.losses import PAIRINGS, get_loss
+from ..model.losses import PAIRINGS, get_loss, loss_grad
 from .recursions import Variant
 from .reduce import settle
 
@@ -79,7 +79,7 @@ def _term(loss, a, y):
 def _grad(loss, a, y):
     """d loss / d a for one output, from the loss table."""
     A, Y = se.Symbol("A"), se.Symbol("Y")
-    return loss.grad(A, Y)._sympy_().subs({sp.Symbol("A"): a, sp.Symbol("Y"): y})
+    return loss_grad(loss, A, Y)._sympy_().subs({sp.Symbol("A"): a, sp.Symbol("Y"): y})
 
 
 class Prover:
@@ -128,7 +128,7 @@ class Prover:
         J = sp.Sum(_term(self.loss, a(k), y[k]), (k, 1, K))
         assumptions = []
         if self.pairing is not None:
-            delta = self.pairing.delta(a(p), y[p])
+            delta = self.pairing.base_case(se.Symbol('A'), se.Symbol('Y'))._sympy_().subs({sp.Symbol('A'): a(p), sp.Symbol('Y'): y[p]})
             assumptions = sorted(self.pairing.assumptions)
             statement = "dJ/dz^L_p = a^L_p - y_p"
         elif self.out.elementwise:

@@ -13,7 +13,7 @@ from typing import Callable
 import symengine as se
 
 from ..errors import ShapeError
-from ..model.losses import PAIRINGS
+from ..model.losses import PAIRINGS, loss_grad
 from ..model.network import Network
 
 
@@ -107,8 +107,8 @@ def base_case(net: Network, i: int) -> tuple[list, str, frozenset]:
     a, y = net.outputs(i), net.y(i)
     pairing = PAIRINGS.get((net.output.name, net.loss.name))
     if pairing is not None:
-        return [pairing.delta(ak, yk) for ak, yk in zip(a, y)], pairing.statement, pairing.assumptions
-    grad = [net.loss.grad(ak, yk) for ak, yk in zip(a, y)]
+        return [pairing.base_case(ak, yk) for ak, yk in zip(a, y)], pairing.statement, pairing.assumptions
+    grad = [loss_grad(net.loss, ak, yk) for ak, yk in zip(a, y)]
     zs = [net.z(i, net.L, j) for j in range(1, net.width(net.L) + 1)]
     if net.output.elementwise:
         return [g * net.output.derivative(z) for g, z in zip(grad, zs)], "delta^L = grad_a J (Hadamard) g'(z^L)", frozenset()

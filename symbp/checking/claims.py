@@ -15,6 +15,7 @@ from ..calculus.direct import normalize
 from ..errors import ClaimError, IndexRangeError, ParseError, ShapeError
 from ..exact import number
 from ..lang.scope import ACTIVATION_NAMES, DERIVATIVE_NAMES, Definition, Scope
+from ..model.functions import SymEngineValues
 from ..model.network import Network
 
 _BATCH = {"A": "a", "Z": "z"}  # batch matrices (samples in rows) of per-sample quantities
@@ -46,7 +47,7 @@ class _Indices(il.Evaluator):
         raise ClaimError(f"{il.to_text(node)} cannot be an index")
 
 
-class Evaluator(il.Visitor):
+class Evaluator(SymEngineValues, il.Visitor):
     """Evaluates statements for one sample of one network; ``overrides`` cut nodes for derivatives."""
 
     what = "it has no value in a claim"
@@ -86,7 +87,20 @@ class Evaluator(il.Visitor):
         return se.Integer(int(self.index(node.p, env) == self.index(node.q, env)))
 
     def visit_Cond(self, node, env, matrix):
-        return self.eval(node.then if self._test(node.test, env) else node.orelse, env, matrix)
+        test = self._test(node.test, env)
+        if isinstance(test, bool):
+            return self.eval(node.then if test else node.orelse, env, matrix)
+        if matrix:
+            raise ClaimError("a condition on values is not defined in a matrix-form claim")
+        return self.piecewise(test, self.eval(node.then, env, matrix), self.eval(node.orelse, env, matrix))
+
+    def visit_Fn(self, node, env, matrix):
+        args = [self.eval(a, env, matrix) for a in node.args]
+        if any(isinstance(a, se.DenseMatrix) for a in args):
+            if len(args) != 1:
+                raise ClaimError(f"{node.name} of a matrix: only functions of one argument act element-wise")
+            return args[0].applyfunc(lambda u: self.function(node.name, [u]))
+        return self.function(node.name, args)
 
     def visit_Sum(self, node, env, matrix):
         lo, hi = self.index(node.lo, env), self.index(node.hi, env)
@@ -106,13 +120,34 @@ class Evaluator(il.Visitor):
     def visit_Compare(self, node, env, matrix):
         raise ClaimError("a comparison can only be the condition of 'x if cond else y'")
 
+    def visit_BoolOp(self, node, env, matrix):
+        raise ClaimError(f"'{node.op}' can only combine the conditions of 'x if cond else y'")
+
+    def visit_Not(self, node, env, matrix):
+        raise ClaimError("'not' can only negate the condition of 'x if cond else y'")
+
     def unknown(self, node, *args):
         raise ClaimError(f"cannot evaluate {node!r}")
 
-    def _test(self, node, env) -> bool:
+    def _test(self, node, env):
+        """A condition: True or False where it compares indices or numbers, else a relation of values."""
+        if isinstance(node, il.BoolOp):
+            values = [self._test(v, env) for v in node.values]
+            if all(isinstance(v, bool) for v in values):
+                return all(values) if node.op == "and" else any(values)
+            return self.logic(node.op, values)
+        if isinstance(node, il.Not):
+            value = self._test(node.operand, env)
+            return (not value) if isinstance(value, bool) else self.logic("not", [value])
         if not isinstance(node, il.Compare):
-            raise ClaimError("the condition of 'x if cond else y' must be a comparison of indices")
-        return self.ints.visit(node, env)
+            raise ClaimError("the condition of 'x if cond else y' must be a comparison, such as k == 0 or u > 0")
+        a, b = self.eval(node.left, env), self.eval(node.right, env)
+        if isinstance(a, se.DenseMatrix) or isinstance(b, se.DenseMatrix):
+            raise ClaimError("a condition compares numbers, not matrices")
+        ea, eb = self.exact(a), self.exact(b)
+        if ea is not None and eb is not None:
+            return il.Evaluator().visit_Compare(il.Compare(node.op, il.Num(ea), il.Num(eb)), {})
+        return self.relation(node.op, a, b)
 
     def _name(self, name, env, matrix):
         name = self.scope.aliases.get(name, name)
@@ -120,6 +155,8 @@ class Evaluator(il.Visitor):
             return se.Integer(env[name])
         if name in self.scope.constants:
             return self.scope.constants[name]
+        if self.named_constant(name) is not None:
+            return self.named_constant(name)
         if name == "J":
             if self.overrides:  # only this sample depends on a cut node
                 return self.net.sample_loss(self.i, self.overrides) / self.net.samples

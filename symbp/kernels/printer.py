@@ -35,9 +35,8 @@ class ElementwisePrinter(NumPyPrinter):
 
     def _print_Piecewise(self, expr):
         (value, cond), rest = expr.args[0], expr.args[1:]
-        if len(rest) == 1 and rest[0].cond == sympy.true and value == 0:
-            # Piecewise((0, z <= 0), (v, True)) is v where z > 0, else 0
-            return f"np.where({self._print(~cond)}, {self._print(rest[0].expr)}, 0)"
+        if len(rest) == 1 and rest[0].cond == sympy.true:  # two branches: one where, no default
+            return f"np.where({self._print(cond)}, {self._print(value)}, {self._print(rest[0].expr)})"
         return super()._print_Piecewise(expr)
 
     def _print_StrictGreaterThan(self, expr):

@@ -49,6 +49,27 @@ class Evaluator(Visitor):
     def apply(self, node, env):
         raise ParseError(f"{node.name}[...](...) has no value here")
 
+    def function(self, name, args):
+        raise ParseError(f"{name}(...) has no value here")
+
+    # --- conditions on values: subclasses with symbolic values build piecewise expressions ------------
+    def exact(self, value) -> Fraction | None:
+        """A value as an exact number, or None when it is symbolic."""
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, (int, Fraction)):
+            return Fraction(value)
+        return None
+
+    def relation(self, op, a, b):
+        raise ParseError("a comparison of values that are not numbers has no value here")
+
+    def logic(self, op, values):
+        raise ParseError(f"'{op}' of conditions on values has no value here")
+
+    def piecewise(self, test, then, orelse):
+        raise ParseError("a condition on values has no value here")
+
     # --- indices ----------------------------------------------------------------------------------
     def index(self, node, env) -> int:
         """Evaluate an index expression to an int."""
@@ -86,10 +107,31 @@ class Evaluator(Visitor):
         return self.number(Fraction(int(self.index(node.p, env) == self.index(node.q, env))))
 
     def visit_Compare(self, node, env, as_index=False):
-        return COMPARE[node.op](self.index(node.left, env), self.index(node.right, env))
+        """True or False where both sides are numbers (indices always are), else a relation of values."""
+        a, b = self.visit(node.left, env), self.visit(node.right, env)
+        ea, eb = self.exact(a), self.exact(b)
+        if ea is not None and eb is not None:
+            return COMPARE[node.op](ea, eb)
+        return self.relation(node.op, a, b)
+
+    def visit_BoolOp(self, node, env, as_index=False):
+        values = [self.visit(v, env) for v in node.values]
+        if all(isinstance(v, bool) for v in values):
+            return all(values) if node.op == "and" else any(values)
+        return self.logic(node.op, values)
+
+    def visit_Not(self, node, env, as_index=False):
+        value = self.visit(node.operand, env)
+        return (not value) if isinstance(value, bool) else self.logic("not", [value])
 
     def visit_Cond(self, node, env, as_index=False):
-        return self.visit(node.then if self.visit(node.test, env) else node.orelse, env, as_index)
+        test = self.visit(node.test, env)
+        if isinstance(test, bool):
+            return self.visit(node.then if test else node.orelse, env, as_index)
+        return self.piecewise(test, self.visit(node.then, env), self.visit(node.orelse, env))
+
+    def visit_Fn(self, node, env, as_index=False):
+        return self.function(node.name, [self.visit(a, env) for a in node.args])
 
     def visit_Apply(self, node, env, as_index=False):
         return self.apply(node, env)

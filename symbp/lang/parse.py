@@ -17,8 +17,8 @@ import warnings
 from fractions import Fraction
 
 from ..errors import ParseError
-from .tree import (BUILTINS, NAME, Apply, BinOp, Call, Compare, Cond, Deriv, Equation, Kronecker, Name, Neg, Num,
-                   Ref, Sum)
+from .tree import (BUILTINS, FUNCTIONS, NAME, Apply, BinOp, BoolOp, Call, Compare, Cond, Deriv, Equation, Fn,
+                   Kronecker, Name, Neg, Not, Num, Ref, Sum)
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
@@ -130,15 +130,22 @@ class _Reader:
             return Neg(self.read(node.operand))
         if isinstance(node.op, ast.UAdd):
             return self.read(node.operand)
-        self.fail(node, "only unary minus and plus are allowed")
+        if isinstance(node.op, ast.Not):
+            return Not(self.read(node.operand))
+        self.fail(node, "only unary minus, plus and 'not' are allowed")
+
+    def _BoolOp(self, node):
+        return BoolOp("and" if isinstance(node.op, ast.And) else "or", tuple(self.read(v) for v in node.values))
 
     def _Compare(self, node):
-        if len(node.ops) != 1:
-            self.fail(node, "write one comparison at a time")
-        op = _CMPOPS.get(type(node.ops[0]))
-        if op is None:
-            self.fail(node, "only == != < <= > >= comparisons are allowed")
-        return Compare(op, self.read(node.left), self.read(node.comparators[0]))
+        sides = [self.read(node.left), *(self.read(c) for c in node.comparators)]
+        parts = []
+        for k, op_node in enumerate(node.ops):
+            op = _CMPOPS.get(type(op_node))
+            if op is None:
+                self.fail(node, "only == != < <= > >= comparisons are allowed")
+            parts.append(Compare(op, sides[k], sides[k + 1]))
+        return parts[0] if len(parts) == 1 else BoolOp("and", tuple(parts))  # 1 <= j <= n[l]
 
     def _IfExp(self, node):
         return Cond(self.read(node.test), self.read(node.body), self.read(node.orelse))
@@ -180,6 +187,11 @@ class _Reader:
             if len(args) != 2:
                 self.fail(node, "the Kronecker delta takes two indices: I(p, q)")
             return Kronecker(*args)
+        if name in FUNCTIONS:
+            if len(args) != FUNCTIONS[name] or any(isinstance(a, tuple) for a in args):
+                self.fail(node, f"{name} takes {FUNCTIONS[name]} argument(s)")
+            return Fn(name, tuple(args))
         if len(args) == 1:  # h(z) without a layer: the same function on every layer
             return Apply(name, (), args[0])
-        self.fail(node, f"unknown function {name!r}; known: sum, I, and per-layer functions like h[l](z)")
+        self.fail(node, f"unknown function {name!r}; known: sum, I, {', '.join(FUNCTIONS)}, and per-layer functions "
+                        "like h[l](z)")

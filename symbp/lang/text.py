@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .parse import parse_expr
-from .tree import BinOp
+from .tree import BinOp, BoolOp
 from .visitor import Visitor
 
 
@@ -50,6 +50,17 @@ class Printer(Visitor):
 
     def _print_Neg(self, node):
         return f"-{self._wrap(node.operand, 3, False)}"
+
+    def _print_Fn(self, node):
+        return f"{node.name}({', '.join(map(self.doprint, node.args))})"
+
+    def _print_BoolOp(self, node):
+        return f" {node.op} ".join(f"({self.doprint(v)})" if isinstance(v, BoolOp) else self.doprint(v)
+                                   for v in node.values)
+
+    def _print_Not(self, node):
+        inner = self.doprint(node.operand)
+        return f"not ({inner})" if isinstance(node.operand, BoolOp) else f"not {inner}"
 
     def _print_Compare(self, node):
         return f"{self.doprint(node.left)} {node.op} {self.doprint(node.right)}"

@@ -14,6 +14,11 @@ from fractions import Fraction
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_']*$")
 #: built-in functions of several arguments, with their arity
 BUILTINS = {"T": 1, "ones": 2, "samplesum": 2, "rows": 3}
+#: functions of values, with their arity; what each computes is :mod:`symbp.model.functions`
+FUNCTIONS = {"exp": 1, "log": 1, "sqrt": 1, "tanh": 1, "sigmoid": 1, "softplus": 1, "erf": 1, "abs": 1, "max": 2,
+             "min": 2}
+#: names with a fixed meaning wherever they appear
+CONSTANTS = {"pi"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,19 @@ class Compare:
 
 
 @dataclass(frozen=True)
+class BoolOp:
+    """``a and b``, ``a or b`` (``op`` is "and" or "or"); a chained comparison reads as "and"."""
+
+    op: str
+    values: tuple
+
+
+@dataclass(frozen=True)
+class Not:
+    operand: object
+
+
+@dataclass(frozen=True)
 class Cond:
     test: object
     then: object
@@ -89,6 +107,14 @@ class Deriv:
 
     of: object
     wrt: object
+
+
+@dataclass(frozen=True)
+class Fn:
+    """A function of values such as ``exp(u)`` or ``max(u, v)`` (the names of :data:`FUNCTIONS`)."""
+
+    name: str
+    args: tuple
 
 
 @dataclass(frozen=True)

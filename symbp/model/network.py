@@ -11,6 +11,7 @@ from ..errors import IndexRangeError, ParseError, UsageError
 from ..exact import number
 from .activations import ACTIVATIONS, Activation, get_activation
 from .formulations import Formulation, get_formulation
+from .functions import SymEngineValues
 from .losses import ASSUMPTIONS, Loss, get_loss
 
 
@@ -86,7 +87,7 @@ class Network:
     @property
     def has_generic(self) -> bool:
         """Whether an activation is the generic h, whose derivatives need rewriting as hprime."""
-        return "generic" in (self.hidden.name, self.output.name)
+        return self.hidden.generic or self.output.generic
 
     @property
     def architecture(self) -> str:
@@ -274,14 +275,11 @@ class Network:
         return ctx
 
 
-class _Sizes(il.Evaluator):
+class _Sizes(SymEngineValues, il.Evaluator):
     """Evaluates ranges and indices: only the widths have a value."""
 
     def __init__(self, net: Network):
         self.net = net
-
-    def number(self, value):
-        return number(value)
 
     def constant(self, name):
         return self.net.constant(name)
@@ -296,21 +294,16 @@ class _Sizes(il.Evaluator):
         raise ParseError(f"{node.name}[...] may not appear in a range")
 
 
-class _Context(il.Evaluator):
+class _Context(SymEngineValues, il.Evaluator):
     """Evaluation of the forward equations for one sample, memoised, with optional overrides."""
 
     def __init__(self, net: Network, i: int, overrides: dict):
         self.net, self.i, self.overrides, self.memo = net, i, overrides, {}
         self.ev = self
 
-    def number(self, value):
-        return number(value)
-
-    def add(self, terms):
-        return se.Add(*terms) if terms else se.Integer(0)  # one flat sum, not a chain of binary additions
-
     def constant(self, name):
-        return self.net.constant(name)
+        value = self.named_constant(name)
+        return self.net.constant(name) if value is None else value
 
     def ref(self, name, idx):
         return self.resolve(name, idx)
@@ -329,7 +322,11 @@ class _Context(il.Evaluator):
         if found is not None:
             rule, env = found
             self.memo[key] = None  # marks a cycle
-            value = self.ev.eval(rule.rhs, env)
+            try:
+                value = self.ev.eval(rule.rhs, env)
+            except BaseException:
+                del self.memo[key]  # a failed evaluation leaves no cycle marker behind
+                raise
         elif net.is_param(name, idx):
             value = net.symbols[key]
         elif name in ("x", "y") and len(idx) == 1 and 1 <= idx[0] <= net.width(net.first if name == "x" else net.L):
