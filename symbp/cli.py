@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from . import __version__, bench
 from .calculus.prove import prove, to_text as proof_text
-from .calculus.recursions import MUTATIONS, Variant
+from .calculus.recursions import MUTATIONS
 from .checking.check import Checker, check
 from .checking.derivation import load
 from .checking.verify import cross_check, verify
@@ -22,6 +22,9 @@ from .model.losses import ASSUMPTIONS, LOSSES, get_loss
 from .model.network import Network, check_layers
 from .present.report import check_json, check_text, to_json, to_text
 from .train import load_data, plot_loss, save_params, train
+
+
+_HIDDEN = [n for n, a in ACTIVATIONS.items() if a.hidden_ok]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Check every closed-form delta recursion and gradient of a network against "
                                    "direct differentiation of its loss. Exit code 0: all hold; 1: a claim fails; 2: bad input.")
     v.add_argument("--layers", default="3,4,2", help="layer widths from input to output (default: 3,4,2)")
-    v.add_argument("--activation", default="sigmoid", choices=[n for n, a in ACTIVATIONS.items() if a.hidden_ok],
+    v.add_argument("--activation", default="sigmoid", choices=_HIDDEN,
                    help="hidden activation (default: sigmoid)")
     v.add_argument("--output", default=None, choices=list(ACTIVATIONS),
                    help="output activation (default: sigmoid for bce, softmax for cross-entropy, else identity)")
@@ -100,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                         description="Prove the backpropagation recursion for all widths (symbolic integers) and all "
                                     "depths (induction over one generic layer): base case, induction step, gradients. "
                                     "Exit code 0: proved; 1: a step is refused.")
-    pr.add_argument("--activation", default="generic", choices=["sigmoid", "tanh", "relu", "identity", "generic"],
+    pr.add_argument("--activation", default="generic", choices=_HIDDEN,
                     help="hidden activation (default: generic, which proves it for every differentiable activation)")
     pr.add_argument("--output", default=None, choices=list(ACTIVATIONS), help="output activation (default: by loss)")
     pr.add_argument("--loss", default="half-squared-error", choices=list(LOSSES), help="(default: half-squared-error)")
@@ -119,9 +122,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _network_options(p, layers_default, loss_default="bce"):
     p.add_argument("--layers", default=layers_default, help="layer widths from input to output, e.g. 784,128,10")
-    p.add_argument("--activation", default="sigmoid", choices=["sigmoid", "tanh", "relu", "identity"],
+    p.add_argument("--activation", default="sigmoid", choices=[n for n in _HIDDEN if not ACTIVATIONS[n].generic],
                    help="hidden activation (default: sigmoid)")
-    p.add_argument("--output", default=None, choices=["sigmoid", "tanh", "relu", "identity", "softmax"],
+    p.add_argument("--output", default=None, choices=[n for n, a in ACTIVATIONS.items() if not a.generic],
                    help="output activation (default: sigmoid for bce, softmax for cross-entropy, else identity)")
     p.add_argument("--loss", default=loss_default, choices=list(LOSSES), help=f"(default: {loss_default})")
     p.add_argument("--form", default="explicit-bias", choices=list(FORMS), help="(default: explicit-bias)")
@@ -145,8 +148,7 @@ def _progress(items):
 
 def _verify(args) -> int:
     net = Network(args.layers, args.activation, args.output, args.loss, args.form, args.layout, args.samples)
-    variant = MUTATIONS[args.mutate] if args.mutate else Variant()
-    report = verify(net, args.assume, variant, points=args.points, seed=args.seed, verbose=args.verbose,
+    report = verify(net, args.assume, args.mutate, points=args.points, seed=args.seed, verbose=args.verbose,
                     progress=_progress)
     print(to_json(report) if args.format == "json" else to_text(report, args.verbose))
     return 0 if report.ok else 1
@@ -193,7 +195,6 @@ def _codegen(args) -> int:
     spec = {"activation": args.activation, "output": args.output, "loss": args.loss, "form": args.form}
     layers = args.layers
     if args.derivation:
-
         d = load(args.derivation)
         verdicts = check(d)
         wrong = [v for v in verdicts if not v.as_expected]
@@ -201,7 +202,8 @@ def _codegen(args) -> int:
             print(f"symbp: error: {d.path}: claim {wrong[0].id} is {wrong[0].verdict}, the file expects "
                   f"{wrong[0].expected}; nothing written", file=sys.stderr)
             return 1
-        spec = {k: d.network[k] for k in ("activation", "output", "loss", "form")}
+        spec = {k: d.network[k] for k in ("activation", "output", "loss", "form", "layout")}
+        spec["formulation"] = d.formulation
         layers = layers or ",".join(map(str, max(d.architectures, key=len)))
         note = f"from {d.path}: {len(verdicts)} claims checked as expected"
         smallest = min(d.architectures, key=lambda a: (sum(a), len(a)))
@@ -256,10 +258,9 @@ def _epoch_progress(items):
 
 def _prove(args) -> int:
     output = args.output or get_loss(args.loss).default_output
-    variant = MUTATIONS[args.mutate] if args.mutate else Variant()
-    proof = prove(args.activation, output, args.loss, args.form, variant)
+    proof = prove(args.activation, output, args.loss, args.form, args.mutate)
     if not args.no_cross_check:
-        proof.cross_check = cross_check(proof, variant)
+        proof.cross_check = cross_check(proof, args.mutate)
     print(json.dumps(proof.to_dict(), indent=2) if args.format == "json" else proof_text(proof))
     return 0 if proof.ok else 1
 

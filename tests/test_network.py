@@ -53,7 +53,7 @@ def test_bias_node_and_explicit_bias_are_the_same_network():
         (dict(layers=[3]), "at least an input and an output"),
         (dict(layers="3,x"), "comma-separated"),
         (dict(samples=0), "samples must be"),
-        (dict(form="residual"), "unknown form 'residual'"),
+        (dict(form="skip"), "unknown form 'skip'"),
     ],
 )
 def test_bad_input(kwargs, message):

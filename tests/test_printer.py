@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 import sympy
 
-from symbp.kernels import plan as k
-from symbp.kernels.printer import ElementwisePrinter, InplacePrinter, KernelPrinter, activation_code, activation_expr
+from symbp.kernels.plan import build_plan
+from symbp.model.network import Network
+from symbp.kernels.printer import ElementwisePrinter, InplacePrinter, NumPyPrinter, activation_code, activation_expr
 
 
 def test_activation_code_exact_strings():
@@ -39,9 +40,20 @@ def test_inplace_chains_compute_the_expression(text, dtype):
 
 
 def test_kernel_statements_exact_strings():
-    p = KernelPrinter()
-    assert p.statement("Z1", k.AddRow(k.MatMul(k.Var("X"), k.Tr(k.Var("W1"))), k.Var("b1"))) == ["Z1 = X @ W1.T", "Z1 += b1"]
-    assert p.statement("dW1", k.MatMul(k.Tr(k.Var("D1")), k.Var("X"))) == ["dW1 = D1.T @ X"]
-    assert p.statement("A2", k.Softmax(k.Var("Z2"))) == ["A2 = _softmax(Z2)"]
-    assert p.doprint(k.Softplus(k.Var("Z"))) == "np.logaddexp(0, Z)"
+    plan = build_plan(Network([4, 8, 3], "sigmoid", "softmax", "cross-entropy", samples=2))
+    p = NumPyPrinter(plan)
+    program = dict(plan.program.forward + plan.program.backward)
+    storage = plan.program.storage
+
+    def lines(name):
+        return p.statement(name, program[name], storage[name])
+
+    assert lines("z1") == ["z1 = a0 @ W1.T", "z1 += b1"]
+    assert lines("a1") == ["a1 = np.negative(z1)", "np.exp(a1, out=a1)", "a1 += 1", "np.reciprocal(a1, out=a1)"]
+    assert lines("a2") == ["_t0 = z2", "_t1 = np.exp(_t0 - _t0.max(axis=1, keepdims=True))",
+                           "a2 = _t1 / _t1.sum(axis=1, keepdims=True)"]
+    assert lines("delta2") == ["delta2 = a2 - y", "delta2 *= s"]
+    assert lines("delta1") == ["delta1 = delta2 @ W2", "delta1 *= a1", "delta1 *= (1 - a1)"]
+    assert lines("dW1") == ["dW1 = delta1.T @ a0"]
+    assert lines("db1") == ["db1 = delta1.sum(axis=0)"]
     assert ElementwisePrinter().doprint(sympy.Symbol("x") ** -1) == "1 / (x)"

@@ -48,15 +48,22 @@ def decide(cond, ranges) -> bool | None:
     return None
 
 
-def _everywhere(rel, f, ranges) -> bool:
+def _everywhere(rel, f, ranges, depth=0) -> bool:
     """Whether the linear relation ``rel`` (in ``f``'s indices) holds at every corner of their box."""
+    if depth > 8:  # bounds that refer to each other in a circle: not decided
+        return False
     if rel is sp.true:
         return True
     if rel is sp.false:
         return False
     names = [s for s in f.free_symbols if s in ranges]
     if not names:
-        return bool(rel.simplify() is sp.true) if not isinstance(rel, bool) else rel
+        if isinstance(rel, bool):
+            return rel
+        if _nonempty_implies(rel, list(ranges.values())):  # every range in scope has a value: else nothing to decide
+            return True
+        linear = _linear_everywhere(rel)
+        return linear if linear is not None else bool(rel.simplify() is sp.true)
     try:
         if sp.Poly(f, *names).total_degree() > 1:
             return False
@@ -68,12 +75,51 @@ def _everywhere(rel, f, ranges) -> bool:
             continue
         if value is sp.false or not isinstance(value, sp.Rel):
             return False
-        if _nonempty_implies(value, [ranges[s] for s in names]):
+        if _nonempty_implies(value, list(ranges.values())):
             continue
         # a corner given by another index: its own corners decide
-        if not _everywhere(value, sp.expand(value.lhs - value.rhs), ranges):
+        if not _everywhere(value, sp.expand(value.lhs - value.rhs), ranges, depth + 1):
             return False
     return True
+
+
+def _lowest(s):
+    """The least value a symbol can take by its assumptions (a width >= 1, a count >= 0), or None."""
+    if s.is_integer and s.is_positive:
+        return 1
+    if s.is_integer and s.is_nonnegative:
+        return 0
+    return None
+
+
+def _linear_everywhere(rel):
+    """Whether a relation linear in symbols bounded only below holds for all their values; None if not linear.
+
+    f >= 0 holds everywhere exactly when no coefficient is negative and f at the lowest values is >= 0 (f grows
+    with every symbol); this is complete for such relations, unlike SymPy's assumptions on sums.
+    """
+    if not isinstance(rel, (sp.GreaterThan, sp.StrictGreaterThan, sp.LessThan, sp.StrictLessThan)):
+        return None
+    f = sp.expand(rel.lhs - rel.rhs)
+    if isinstance(rel, (sp.LessThan, sp.StrictLessThan)):
+        f = -f
+    if isinstance(rel, (sp.StrictGreaterThan, sp.StrictLessThan)):
+        f -= 1  # integers
+    symbols = f.free_symbols
+    if not symbols:
+        return bool(f >= 0)
+    try:
+        poly = sp.Poly(f, *symbols)
+    except sp.PolynomialError:
+        return None
+    if poly.total_degree() > 1:
+        return None
+    lows = {s: _lowest(s) for s in symbols}
+    if any(v is None for v in lows.values()):
+        return None
+    if any(poly.coeff_monomial(s) < 0 for s in symbols):
+        return False  # f falls without bound along that symbol: not everywhere
+    return bool(f.subs(lows) >= 0)
 
 
 def _nonempty_implies(rel, ranges) -> bool:

@@ -1,39 +1,52 @@
-"""Proofs for every width and depth: base case, induction step over one generic layer, gradients.
+"""Proofs for every width and depth: a formulation's derived (or mutated) recursion, from its equations.
 
-Widths are positive integer symbols (``n_l``, ``n_(l+1)``, ``K``, ``m``) and quantities are SymPy
-``IndexedBase`` objects, so differentiating ``W[k,j]`` by ``W[p,q]`` gives Kronecker deltas (seed
-002 eq (10)). Every step is an equation that SymPy must reduce to ``0 = 0``; a step it cannot
-reduce is refused, never assumed, so a wrong statement is never proved. Each step is checked for a
-generic index and for an index at each bound of its range (the bias index 0 included).
+Indices, widths and the depth are SymPy integers (the layer ``l`` is an index like any other, ``L`` is at
+least one above the input layer, a width ``n[l]`` is a positive integer for each layer expression), and every
+indexed quantity a SymPy ``Indexed``, so that differentiating ``W[l',k,j]`` by ``W[l,p,q]`` gives Kronecker
+deltas. The algebra is SymPy's, independent of the derivation that produced the recursion:
+
+- base case: ``de/dz[L,p]``, by differentiating the loss through the last layer's equations, equals
+  ``delta[L,p]`` (and the simplified base case a derivation writes, under the assumption it needs);
+- induction step, for each case of the recursion below the last layer: with ``de/dz[l',k] = delta[l',k]``
+  for every layer ``l' > l`` (the hypothesis), the chain rule through every ``z`` above ``l`` that reads
+  ``z[l,p]`` (through the nodes between, expanded by their equations) equals the recursion's value;
+- gradients: the chain rule through every ``z`` that reads a parameter equals the recursion's gradient, and
+  ``J`` is the mean over the samples.
+
+Each step is an equation whose difference must reduce to 0 (:func:`symbp.calculus.reduce.reduce`, conditions
+on indices decided by the one decider); a step that does not reduce is refused, never assumed. An
+activation's closed-form derivative is a step of its own; the induction holds for every differentiable one.
 """
 from __future__ import annotations
 
+import itertools
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-import sympy as sp
 import symengine as se
+import sympy as sp
 
-from ..model.activations import get_activation
-from ..errors import UsageError
-from ..model.losses import PAIRINGS, get_loss, loss_grad
-from .recursions import Variant
-from .reduce import settle
+from .. import lang as il
+from ..errors import NotProvable, UsageError
+from ..model.activations import Activation, get_activation
+from ..model.formulations import Formulation, get_formulation
+from ..model.functions import FUNCTIONS, OPAQUE
+from ..model.losses import PAIRINGS, Loss, get_loss
+from ..verdicts import Counterexample, Verdict
+from .decide import decide
+from .derive import DELTA, UNDEFINED, Equations, Recursion
+from .indices import Indices, NotAnIndex
+from .simplify import subst
+from .recursions import MUTATIONS, recursion
+from .reduce import reduce
 
 POS = {"positive": True, "integer": True}
 
 
 @dataclass
-class Step:
-    part: str  # base case | induction step | gradient
-    statement: str
-    rule: str
-    verdict: str  # proved | refused
-    detail: str = ""
-
-
-@dataclass
 class Proof:
+    """A proof's steps, each a :class:`Verdict` (holds: proved; fails: refused), and its cross-check."""
+
     activation: str
     output: str
     loss: str
@@ -42,247 +55,478 @@ class Proof:
     steps: list = field(default_factory=list)
     cross_check: list = field(default_factory=list)
     seconds: float = 0.0
+    mutation: str = ""
 
     @property
     def ok(self) -> bool:
-        return all(s.verdict == "proved" for s in self.steps) and all(c["agrees"] for c in self.cross_check)
+        return all(s.verdict == "holds" for s in self.steps) and all(c["agrees"] for c in self.cross_check)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["ok"] = self.ok
-        return d
+        return {"activation": self.activation, "output": self.output, "loss": self.loss, "form": self.form,
+                "mutation": self.mutation or None, "assumptions": self.assumptions,
+                "steps": [s.to_dict() for s in self.steps], "cross_check": self.cross_check,
+                "seconds": self.seconds, "ok": self.ok}
 
 
-# --- the language of the proof ----------------------------------------------------------------------
-def _act(name):
-    """(value, derivative) of an activation as SymPy callables; the generic g with g' undefined."""
-    if name == "generic":
-        g = sp.Function("g")
-        u = sp.Dummy("u")
-        return g, lambda v: sp.Subs(sp.Derivative(g(u), u), u, v).doit() if not v.is_Symbol else sp.Derivative(g(v), v)
-    act = get_activation(name)
-    if not act.elementwise:
-        raise UsageError(f"{name} is vector-valued: it can only be the output activation")
-    u = se.Symbol("u")
-    value, deriv = act.value(u)._sympy_(), act.derivative(u)._sympy_()
-    su = sp.Symbol("u")
-    return (lambda v: value.subs(su, v)), (lambda v: deriv.subs(su, v))
+# --- the language in SymPy, with symbolic indices --------------------------------------------------------
+class Algebra(il.Visitor):
+    """Trees of the language as SymPy expressions: indices, widths and depth symbolic."""
+
+    what = "it has no meaning for every width and depth"
+
+    def __init__(self, form: Formulation, output: Activation, hidden: Activation):
+        self.form, self.output, self.hidden = form, output, hidden
+        equal = il.parse_ranges(form.equal_widths, form.name) if form.equal_widths else []
+        self.ix = Indices(form.size, form.first_layer, equal=tuple(equal[0][1:]) if equal else None)
+        self.L = self.ix.symbol("L")
+        self._widths: dict = {}
+        self._count = itertools.count()
+        self.primes: dict = {}  # per-layer function -> its derivative function
+
+    def unknown(self, node, *args):
+        raise NotProvable(f"{type(node).__name__} has no meaning for every width and depth")
+
+    def fresh(self, name: str) -> sp.Symbol:
+        return sp.Symbol(f"{name}_{next(self._count)}", integer=True)
+
+    # --- indices ----------------------------------------------------------------------------------
+    def index(self, node, env, ctx):
+        t = type(node)
+        if t is il.Num:
+            if node.value.denominator != 1:
+                raise NotProvable(f"the index {node.value} is a fraction")
+            return sp.Integer(int(node.value))
+        if t is il.Name:
+            return env[node.name] if node.name in env else self.ix.symbol(node.name)
+        if t is il.Ref and node.name == self.form.size and len(node.indices) == 1:
+            return self.width(self.index(node.indices[0], env, ctx), ctx)
+        if t is il.BinOp and node.op in "+-*":
+            a, b = self.index(node.left, env, ctx), self.index(node.right, env, ctx)
+            return a + b if node.op == "+" else a - b if node.op == "-" else a * b
+        if t is il.Neg:
+            return -self.index(node.operand, env, ctx)
+        raise NotProvable(f"{il.to_text(node)} is not an index")
+
+    def width(self, layer, ctx):
+        """The width of a layer given as a SymPy expression: one positive symbol per layer expression."""
+        if self.ix.equal is not None:
+            lo, hi = (self.index(b, {}, ctx) for b in self.ix.equal)
+            if decide(sp.And(sp.Le(lo, layer), sp.Le(layer, hi)), ctx) is True:
+                layer = lo  # one width stands for every layer of the range
+        text = il.to_text(self.ix.to_tree(layer))
+        if text not in self._widths:
+            self._widths[text] = sp.Symbol(f"{self.form.size}[{text}]", **POS)
+        return self._widths[text]
+
+    def condition(self, node, env, ctx):
+        """A condition on indices as a SymPy boolean; NotAnIndex where it compares values."""
+        if isinstance(node, il.Compare):
+            a, b = self.index(node.left, env, ctx), self.index(node.right, env, ctx)
+            return {"==": sp.Eq, "!=": sp.Ne, "<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge}[node.op](a, b)
+        if isinstance(node, il.BoolOp):
+            parts = [self.condition(v, env, ctx) for v in node.values]
+            return sp.And(*parts) if node.op == "and" else sp.Or(*parts)
+        if isinstance(node, il.Not):
+            return sp.Not(self.condition(node.operand, env, ctx))
+        raise NotAnIndex("a condition on values")
+
+    # --- values -------------------------------------------------------------------------------------
+    def eval(self, node, env, ctx):
+        return self.visit(node, env, ctx)
+
+    def visit_Num(self, node, env, ctx):
+        return sp.Rational(node.value.numerator, node.value.denominator)
+
+    def visit_Name(self, node, env, ctx):
+        if node.name == "pi":
+            return sp.pi
+        return self.index(node, env, ctx)
+
+    def visit_Ref(self, node, env, ctx):
+        if node.name == self.form.size and len(node.indices) == 1:
+            return self.index(node, env, ctx)
+        return sp.IndexedBase(node.name)[tuple(self.index(i, env, ctx) for i in node.indices)]
+
+    def visit_BinOp(self, node, env, ctx):
+        if node.op == "@":
+            raise NotProvable("a matrix product has no index-level meaning")
+        a, b = self.eval(node.left, env, ctx), self.eval(node.right, env, ctx)
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "**": a**b}[node.op]
+
+    def visit_Neg(self, node, env, ctx):
+        return -self.eval(node.operand, env, ctx)
+
+    def visit_Kronecker(self, node, env, ctx):
+        return sp.KroneckerDelta(self.index(node.p, env, ctx), self.index(node.q, env, ctx))
+
+    def visit_Cond(self, node, env, ctx):
+        try:
+            test = self.condition(node.test, env, ctx)
+        except (NotAnIndex, NotProvable):
+            test = self.relation(node.test, env, ctx)
+        verdict = decide(test, ctx)
+        if verdict is not None:
+            return self.eval(node.then if verdict else node.orelse, env, ctx)
+        return sp.Piecewise((self.eval(node.then, env, ctx), test), (self.eval(node.orelse, env, ctx), True))
+
+    def relation(self, node, env, ctx):
+        if not isinstance(node, il.Compare):
+            raise NotProvable("a condition on values is one comparison")
+        a, b = self.eval(node.left, env, ctx), self.eval(node.right, env, ctx)
+        return {"==": sp.Eq, "!=": sp.Ne, "<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge}[node.op](a, b)
+
+    def visit_Sum(self, node, env, ctx):
+        lo, hi = self.index(node.lo, env, ctx), self.index(node.hi, env, ctx)
+        k = self.fresh(node.var)
+        inner = {**ctx, k: (lo, hi)}
+        return sp.Sum(self.eval(node.body, {**env, node.var: k}, inner), (k, lo, hi))
+
+    def visit_Fn(self, node, env, ctx):
+        args = [self.eval(a, env, ctx) for a in node.args]
+        us = [se.Symbol(f"_u{k}") for k in range(len(args))]
+        value = FUNCTIONS[node.name].value(*us)._sympy_()
+        return value.subs({sp.Symbol(f"_u{k}"): a for k, a in enumerate(args)}, simultaneous=True)
+
+    def visit_Apply(self, node, env, ctx):
+        layer = self.index(node.indices[0], env, ctx) if node.indices else None
+        derivative = node.name == self.form.derivative
+        if node.name not in (self.form.activation, self.form.derivative):
+            if node.name in OPAQUE and not node.indices:
+                return sp.Function(node.name)(self.eval(node.arg, env, ctx))
+            raise NotProvable(f"unknown function {node.name}")
+        at_output = layer is not None and decide(sp.Eq(layer, self.L), ctx) is True
+        act = self.output if at_output else None
+        if act is not None and not act.generic:
+            if not act.elementwise:
+                if derivative:
+                    raise NotProvable(f"{act.name} is vector-valued: it has no element-wise derivative")
+                return self.vector(act, node.arg, env, ctx)
+            formula = act.trees["derivative" if derivative else "value"]
+            u = self.eval(node.arg, env, ctx)
+            return Formula(self, {"u": u}).eval(formula, {}, ctx)
+        # any differentiable activation: an opaque function per layer, its derivative the other name
+        text = il.to_text(self.ix.to_tree(layer)) if layer is not None else ""
+        g = sp.Function(f"{self.form.activation}[{text}]")
+        gp = sp.Function(f"{self.form.derivative}[{text}]")
+        self.primes[g] = gp
+        return (gp if derivative else g)(self.eval(node.arg, env, ctx))
+
+    def vector(self, act, arg, env, ctx):
+        """A vector-valued activation of ``z[L, j]`` from its catalog formula over the layer."""
+        if not (isinstance(arg, il.Ref) and len(arg.indices) >= 2):
+            raise NotProvable(f"{act.name} is vector-valued: write it of z[l,j]")
+        *layer, j = arg.indices
+        lead = [self.index(i, env, ctx) for i in layer]
+        base = sp.IndexedBase(arg.name)
+        refs = lambda name, idx: base[(*lead, idx[0])]  # noqa: E731
+        return Formula(self, {"j": self.index(j, env, ctx), "K": self.width(lead[0], ctx)}, refs).eval(
+            act.trees["value"], {}, ctx)
+
+    def normalize(self, expr):
+        """SymPy's derivatives of an opaque activation written as its derivative function."""
+        primes = dict(self.primes)
+        primes.update({sp.Function(n): sp.Function(n + "prime") for n in ("h",)})
+
+        def is_prime(e):
+            return (isinstance(e, sp.Derivative) and e.expr.func in primes and len(e.variables) == 1
+                    and e.expr.args[0] == e.variables[0])
+        expr = expr.replace(lambda e: isinstance(e, sp.Subs) and is_prime(e.expr),
+                            lambda e: primes[e.expr.expr.func](e.point[0]))
+        return expr.replace(is_prime, lambda e: primes[e.expr.func](e.variables[0]))
 
 
-def _term(loss, a, y):
-    """One output's term of a per-sample loss, from the loss table."""
-    A, Y = se.Symbol("A"), se.Symbol("Y")
-    t = loss.value([A], [Y])._sympy_()
-    return t.subs({sp.Symbol("A"): a, sp.Symbol("Y"): y})
+class Formula(Algebra):
+    """A catalog formula (in ``u``, ``u[k]``, ``K``, ``yhat``) inside the algebra, its names bound to SymPy values."""
+
+    def __init__(self, algebra: Algebra, names: dict, refs=None):
+        self.__dict__.update(algebra.__dict__)
+        self.names, self.refs = names, refs
+
+    def visit_Name(self, node, env, ctx):
+        if node.name in env:
+            return env[node.name]
+        if node.name in self.names:
+            return self.names[node.name]
+        return super().visit_Name(node, env, ctx)
+
+    def index(self, node, env, ctx):
+        if isinstance(node, il.Name) and node.name in self.names and node.name not in env:
+            return self.names[node.name]
+        return super().index(node, env, ctx)
+
+    def visit_Ref(self, node, env, ctx):
+        if self.refs is not None:
+            return self.refs(node.name, [self.index(i, env, ctx) for i in node.indices])
+        return super().visit_Ref(node, env, ctx)
+
+    def visit_Apply(self, node, env, ctx):
+        if node.name in OPAQUE and not node.indices:
+            return sp.Function(node.name)(self.eval(node.arg, env, ctx))
+        return super().visit_Apply(node, env, ctx)
 
 
-def _grad(loss, a, y):
-    """d loss / d a for one output, from the loss table."""
-    A, Y = se.Symbol("A"), se.Symbol("Y")
-    return loss_grad(loss, A, Y)._sympy_().subs({sp.Symbol("A"): a, sp.Symbol("Y"): y})
-
-
+# --- the prover ------------------------------------------------------------------------------------------
 class Prover:
-    """Builds and checks the steps for one output/loss pairing and formulation."""
+    """Builds and checks the steps of one proof: obligations on trees, closed by the simplifier and SymPy."""
 
-    def __init__(self, activation, output, loss, form="explicit-bias", variant: Variant = Variant()):
-        if form not in ("explicit-bias", "bias-node"):
-            raise UsageError(f"unknown form {form!r}; expected explicit-bias or bias-node")
-        # the induction and the gradients hold for any differentiable g: they are proved with the generic
-        # one, and a concrete activation's closed-form derivative is a step of its own
-        self.activation = activation
-        self.g, self.gp = _act("generic")
-        self.out_name, self.loss = output, get_loss(loss)
-        self.out = get_activation(output, "output activation")
-        if self.loss.outputs is not None and output not in self.loss.outputs:
-            raise UsageError(f"loss {loss!r} does not fit output activation {output!r}")
-        self.form, self.variant = form, variant
-        self.proof = Proof(activation, output, loss, form, [])
-        self.pairing = PAIRINGS.get((output, loss))
+    def __init__(self, form: Formulation, hidden: Activation, output: Activation, loss: Loss, rec: Recursion,
+                 mean: bool = True, assumptions=()):
+        self.form, self.hidden, self.output, self.loss, self.rec, self.mean = form, hidden, output, loss, rec, mean
+        self.eq = Equations(form, output, loss)
+        self.s = self.eq.s
+        self.alg = Algebra(form, output, hidden)
+        self.assumptions = frozenset(assumptions)
+        self.steps: list = []
+        self.family = rec.family
+        self.names, self.ranges = self.eq.family_ranges(self.family)
 
-    # --- checking one equation -------------------------------------------------------------------
-    def check(self, part, statement, rule, lhs, rhs, ranges, assumptions=()):
-        """Reduce lhs - rhs to 0 for generic indices and for each index at each end of its range."""
-        for name, subs, rest in _cases(ranges):
-            diff = _reduce((lhs - rhs).subs(subs), rest, assumptions)
-            if diff != 0:
-                step = Step(part, statement, rule, "refused", f"does not reduce to 0 {name}: {sp.sstr(diff)[:300]}")
-                self.proof.steps.append(step)
-                return False
-        self.proof.steps.append(Step(part, statement, rule, "proved",
-                                     f"checked {', '.join(c[0] for c in _cases(ranges))}"))
-        return True
-
-    # --- the three parts ---------------------------------------------------------------------------
-    def base_case(self):
-        K = sp.Symbol("K", **POS)
-        k, p = sp.Symbol("k", **POS), sp.Symbol("p", **POS)
-        z, y = sp.IndexedBase("z"), sp.IndexedBase("y")
-        if self.out.elementwise:
-            g, gp = _act(self.out_name)
-            a = lambda i: g(z[i])  # noqa: E731
-        else:
-            j = sp.Symbol("j", **POS)
-            S = sp.Sum(sp.exp(z[j]), (j, 1, K))
-            a = lambda i: sp.exp(z[i]) / S  # noqa: E731
-        J = sp.Sum(_term(self.loss, a(k), y[k]), (k, 1, K))
-        assumptions = []
-        if self.pairing is not None:
-            delta = self.pairing.base_case(se.Symbol('A'), se.Symbol('Y'))._sympy_().subs({sp.Symbol('A'): a(p), sp.Symbol('Y'): y[p]})
-            assumptions = sorted(self.pairing.assumptions)
-            statement = "dJ/dz^L_p = a^L_p - y_p"
-        elif self.out.elementwise:
-            delta = _grad(self.loss, a(p), y[p]) * gp(z[p])
-            statement = "dJ/dz^L_p = dJ/da_p g'(z^L_p)"
-        else:
-            delta = sp.Sum(_grad(self.loss, a(k), y[k]) * a(k) * (sp.KroneckerDelta(p, k) - a(p)), (k, 1, K))
-            statement = "dJ/dz^L_p = sum_k dJ/da_k a_k (I(p,k) - a_p)"
-        self.proof.assumptions = [{"sum-y-is-1": "sum_k y_k = 1"}[x] for x in assumptions]
-        rule = "differentiate J = sum_k loss(a_k, y_k) by z^L_p directly" + (
-            "; sum_k y_k = 1" if assumptions else "")
-        return self.check("base case", statement, rule, sp.diff(J, z[p]), delta, {p: (1, K)}, assumptions)
-
-    def activation_derivative(self):
-        if self.activation in ("generic",):
+    # --- one obligation --------------------------------------------------------------------------
+    def check(self, part, statement, rule, lhs, rhs, ctx, cases="") -> bool:
+        """lhs = rhs for every value of the indices in ``ctx``: the difference simplified on the tree, then
+        what is left (value algebra, sum_k y_k = 1) by SymPy; refused unless it is 0."""
+        start = time.perf_counter()
+        try:
+            both = self.at_output(self.eq.expand(il.BinOp("-", lhs, rhs), {self.family, DELTA}, ctx), ctx)
+            residual = self.s.simp(both, ctx)
+            if UNDEFINED in il.walk(residual):
+                raise NotProvable("a node lies outside the range of every equation for some widths or depths")
+            if not (isinstance(residual, il.Num) and residual.value == 0):
+                residual = self.closed(residual, ctx)
+        except NotProvable as exc:
+            residual = exc
+        if isinstance(residual, il.Num) and residual.value == 0 or residual == 0:
+            self.steps.append(Verdict(part, statement, "holds", "proof", time.perf_counter() - start,
+                                      note=f"by: {rule}" + (f"; {cases}" if cases else "")))
             return True
-        value, closed = _act(self.activation)
-        u = sp.Symbol("u", real=True)
-        return self.check("induction step", f"g'(u) = {get_activation(self.activation).derivative_formula} for g = {self.activation}",
-                          "differentiate the activation directly", sp.diff(value(u), u), closed(u), {})
+        text = str(residual) if isinstance(residual, NotProvable) else (
+            il.to_text(residual) if hasattr(residual, "__dataclass_fields__") else sp.sstr(residual))
+        self.steps.append(Verdict(part, statement, "fails", "proof", time.perf_counter() - start,
+                                  Counterexample("every width and depth", cases or "as stated",
+                                                 f"does not reduce to 0: {text[:300]}", "0", None, {},
+                                                 "lhs - rhs", "wanted"), note=f"by: {rule}"))
+        return False
 
-    def induction(self):
-        n, n1 = sp.Symbol("n_l", **POS), sp.Symbol("n_(l+1)", **POS)
-        j, k, p = sp.Symbol("j", **POS), sp.Symbol("k", **POS), sp.Symbol("p", **POS)
-        z, Wn, b, dn = sp.IndexedBase("z"), sp.IndexedBase("W^(l+1)"), sp.IndexedBase("b^(l+1)"), sp.IndexedBase("delta^(l+1)")
-        g, gp = self.g, self.gp
-        if self.form == "explicit-bias":
-            z_next = b[k] + sp.Sum(Wn[k, j] * g(z[j]), (j, 1, n))
-            rule_z = "z^(l+1)_k = b_k + sum_j W_{k,j} g(z^l_j)"
-        else:  # the bias node's term split off: theta_{k,0} h(z_0) C_0 = theta_{k,0} (eq 5 with 7 and 8)
-            z_next = Wn[k, 0] + sp.Sum(Wn[k, j] * g(z[j]), (j, 1, n))
-            rule_z = "z^(l+1)_k = theta_{k,0} + sum_{j>=1} theta_{k,j} h(z^l_j)  (eq 5 with C (7) and z_0 = 1 (8))"
-            h1 = sp.Symbol("h1", nonzero=True)  # h(1), whatever h is
-            self.check("induction step", "h(z_0) C_{k,0} = 1", "z_0 = 1 (8), C_{k,0} = 1/h(1) (7)", h1 * (1 / h1), 1, {})
-        jac = sp.diff(z_next, z[p])
-        ranges = {p: (1, n)}
-        want_jac = Wn[k, p] * gp(z[p])
-        self.check("induction step", "dz^(l+1)_k/dz^l_p = W^(l+1)_{k,p} g'(z^l_p)",
-                   f"differentiate {rule_z} by z^l_p", jac, want_jac, ranges)
-        chain = sp.Sum(dn[k] * jac, (k, 1, n1))
-        v = self.variant
-        weight = Wn[k, p] if v.transpose else Wn[p, k]
-        claimed = sp.Sum(weight * dn[k], (k, 1, n1)) * (gp(z[p]) if v.gprime else 1)
-        gp_text = "g'(z^l_p) " if v.gprime else ""
-        w_text = "W^(l+1)_{k,p}" if v.transpose else "W^(l+1)_{p,k}"
-        text = f"dJ/dz^l_p = {gp_text}sum_k {w_text} delta^(l+1)_k"
-        return self.check(
-            "induction step",
-            text,
-            "chain rule through z^(l+1), on which alone J depends: sum_k dJ/dz^(l+1)_k dz^(l+1)_k/dz^l_p, "
-            "with dJ/dz^(l+1)_k = delta^(l+1)_k (hypothesis)",
-            chain, claimed, ranges,
-        )
+    def closed(self, residual, ctx):
+        """What the tree simplifier leaves, reduced by SymPy: closed forms, and sum_k y_k = 1 where assumed."""
+        box = {}
+        for var, (lo, hi) in ctx.items():
+            box[self.alg.ix.symbol(var)] = (self.alg.index(lo, {}, box), self.alg.index(hi, {}, box))
+        expr = self.alg.normalize(self.alg.eval(residual, {}, box))
+        ones = (sp.IndexedBase("y"), self.alg.width(self.alg.L, box)) if "sum-y-is-1" in self.assumptions else None
+        expr = reduce(expr, box, ones)
+        if expr != 0:
+            expr = reduce(sp.simplify(expr), box, ones, closed=True)
+        if expr != 0 and not expr.has(sp.Sum, sp.Piecewise):
+            expr = sp.simplify(expr.rewrite(sp.exp))
+        return expr
 
-    def gradients(self):
-        n, n0, m = sp.Symbol("n_l", **POS), sp.Symbol("n_(l-1)", **POS), sp.Symbol("m", **POS)
-        i, j, k, p = (sp.Symbol(s, **POS) for s in "ijkp")
-        W, b, a, d = sp.IndexedBase("W^l"), sp.IndexedBase("b^l"), sp.IndexedBase("a^(l-1)"), sp.IndexedBase("delta^l")
-        v = self.variant
-        scale = 1 / m if v.mean else 1
-        if v.delta_shift:  # the gradient of layer l's weights written with delta of layer l + shift
-            d_claim = sp.IndexedBase(f"delta^(l+{v.delta_shift})")
-        else:
-            d_claim = d
-        # the statement as the variant writes it
-        m_text, d_text = ("1/m " if v.mean else ""), str(d_claim)
-        if self.form == "explicit-bias":
-            q = sp.Symbol("q", **POS)
-            z = lambda s, kk: b[kk] + sp.Sum(W[kk, j] * a[s, j], (j, 1, n0))  # noqa: E731
-            grad = sp.Sum(sp.Sum(d[i, k] * sp.diff(z(i, k), W[p, q]), (k, 1, n)), (i, 1, m)) / m
-            t, f = (q, p) if v.swap_gradient else (p, q)
-            claimed = scale * sp.Sum(d_claim[i, t] * a[i, f], (i, 1, m))
-            ok = self.check("gradient", f"dJ/dW^l_{{p,q}} = {m_text}sum_i {d_text}_{{i,{t}}} a^(l-1)_{{i,{f}}}",
-                            "J = 1/m sum_i J_i; dJ_i/dW_{p,q} = sum_k delta_{i,k} dz_{i,k}/dW_{p,q}; dW_{k,j}/dW_{p,q} = I(k,p) I(j,q)",
-                            grad, claimed, {p: (1, n), q: (1, n0)})
-            gb = sp.Sum(sp.Sum(d[i, k] * sp.diff(z(i, k), b[p]), (k, 1, n)), (i, 1, m)) / m
-            return self.check("gradient", f"dJ/db^l_p = {m_text}sum_i {d_text}_{{i,p}}", "db_k/db_p = I(k,p)", gb,
-                              scale * sp.Sum(d_claim[i, p], (i, 1, m)), {p: (1, n)}) and ok
-        # bias node: theta^(l-1)_{p,q}, q = 0 the bias column; the source of node q is 1 for q = 0, h(z_q) else
-        hz = sp.IndexedBase("h(z^(l-1))")
-        z = lambda s, kk: W[kk, 0] + sp.Sum(W[kk, j] * hz[s, j], (j, 1, n0))  # noqa: E731
-        q = sp.Symbol("q", **POS)
-        ok = True
-        for label, qq, source in (("q = 0", 0, lambda s: 1), ("q >= 1", q, lambda s: hz[s, q])):
-            grad = sp.Sum(sp.Sum(d[i, k] * sp.diff(z(i, k), W[p, qq]), (k, 1, n)), (i, 1, m)) / m
-            t = d_claim[i, qq] if v.swap_gradient else d_claim[i, p]
-            claimed = scale * sp.Sum(t * source(i), (i, 1, m))
-            ranges = {p: (1, n), q: (1, n0)} if qq != 0 else {p: (1, n)}
-            t_text = "q" if v.swap_gradient else "p"
-            ok &= self.check("gradient", f"dJ/dtheta^(l-1)_{{p,q}} = {m_text}sum_i {d_text}_{{i,{t_text}}} C_{{1,q}} "
-                                         f"h(z^(l-1)_{{i,q}}), {label}",
-                             "J = 1/m sum_i J_i; dtheta_{k,j}/dtheta_{p,q} = I(k,p) I(j,q) (eq 10); C_{1,0} h(z_0) = 1",
-                             grad, claimed, ranges)
+    def at_output(self, tree, ctx):
+        """The per-layer functions of the last layer replaced by the output activation's formulas."""
+        act = self.output
+        if act.generic or not act.elementwise:
+            return tree
+
+        def replace(node):
+            if isinstance(node, il.Apply) and node.indices and node.name in (self.form.activation, self.form.derivative):
+                if self.eq.ix.decide(il.Compare("==", node.indices[0], il.Name("L")), ctx):
+                    formula = act.trees["derivative" if node.name == self.form.derivative else "value"]
+                    return subst(formula, {"u": node.arg}, self.eq.fresh)
+            return None
+        return il.rewrite(tree, replace)
+
+    def target(self, layer, ctx):
+        """(the delta family's node at ``layer`` with a fresh trailing index, that index's name)."""
+        env = {self.names[0]: layer}
+        trailing = []
+        for n in self.names[1:]:
+            fresh = self.eq.fresh(n)
+            lo, hi = self.ranges[n]
+            ctx[fresh] = (subst(lo, env, self.eq.fresh), subst(hi, env, self.eq.fresh))
+            env[n] = il.Name(fresh)
+            trailing.append(fresh)
+        return il.Ref(self.family, (layer, *(il.Name(t) for t in trailing))), trailing
+
+    def loss_tree(self, ctx):
+        return self.eq.expand(self.eq.e, {self.family}, ctx)
+
+    # --- the parts ---------------------------------------------------------------------------------
+    def activations(self):
+        for act in sorted({self.hidden, self.output}, key=lambda a: a.name):
+            if act.generic or not act.elementwise or isinstance(act.trees["derivative"], il.Num):
+                continue
+            u = sp.Symbol("u", real=True)
+            value = Formula(self.alg, {"u": u}).eval(act.trees["value"], {}, {})
+            closed = Formula(self.alg, {"u": u}).eval(act.trees["derivative"], {}, {})
+            start = time.perf_counter()
+            diff = sp.simplify(sp.diff(value, u) - closed)
+            if diff != 0:
+                diff = sp.simplify(diff.rewrite(sp.exp))
+            holds = diff == 0 or all(sp.simplify(b.rewrite(sp.exp)) == 0 for b in _branches(diff))
+            self.steps.append(Verdict("activation", f"d/du {act.formula} = {act.derivative_formula}",
+                                      "holds" if holds else "fails", "proof", time.perf_counter() - start,
+                                      None if holds else Counterexample("every u", "u", sp.sstr(diff)[:300], "0"),
+                                      note=f"by: differentiate {act.name} directly"))
+
+    def base_case(self):
+        L = il.Name("L")
+        ctx: dict = {}
+        node, (p,) = self.target(L, ctx)
+        e = self.at_output(self.loss_tree(ctx), ctx)
+        direct = self.eq.partial(e, self.family, node.indices)
+        lvar, jvar = self.rec.delta.indices
+        cond, value = self.rec.delta.cases[0]
+        claimed = self.at_output(subst(value, {lvar: L, jvar: il.Name(p)}, self.eq.fresh), ctx)
+        ok = self.check("base case", f"d(e)/d({self.family}[L, {jvar}]) = {il.to_text(value)}",
+                        f"differentiate the loss through the last layer's equations by {self.family}[L, {jvar}]",
+                        direct, claimed, ctx)
+        pairing = PAIRINGS.get((self.output.name, self.loss.name))
+        if pairing is not None:  # the simplified base case, on the outputs the loss reads (1..size[L])
+            ctx[p] = (il.Num(1), il.Ref(self.form.size, (L,)))
+            stated = il.parse_expr(pairing.delta.replace("yhat[j]", f"{self.form.output}[L, j]"))
+            stated = self.at_output(self.eq.expand(subst(stated, {"j": il.Name(p)}, self.eq.fresh), {self.family}, ctx), ctx)
+            needs = sorted(pairing.assumptions)
+            missing = set(needs) - self.assumptions
+            rule = "the same derivative" + (f", with {', '.join(needs)}" if needs else "") + (
+                f" (not assumed: {', '.join(sorted(missing))})" if missing else "")
+            ok &= self.check("base case", pairing.statement, rule, direct, stated, ctx)
         return ok
 
+    def induction(self):
+        """Each case of the recursion below the last layer, from the hypothesis on every layer above."""
+        lvar, jvar = self.rec.delta.indices
+        lowest = self.ranges[self.names[0]][0]
+        split = sum(1 for c, _ in self.rec.delta.cases[1:] if c is not None)
+        ok = True
+        for cond, value in self.rec.delta.cases[1:]:
+            ctx: dict = {}
+            if cond is not None:  # a split-off layer near the top: l == L - c, at the depths where it exists
+                layer = cond.right
+                if self.eq.ix.decide(il.Compare(">=", layer, lowest), {}) is False:
+                    continue
+                ctx[self.eq.fresh("depth")] = (lowest, layer)  # a range that is not empty: lowest <= L - c
+                where = f"at {lvar} = {il.to_text(layer)}"
+            else:
+                fresh = self.eq.fresh(lvar)
+                top = self.eq.ix.norm(il.BinOp("-", il.Name("L"), il.Num(1 + split)))
+                ctx[fresh] = (lowest, top)
+                layer = il.Name(fresh)
+                where = f"for {lvar} in {il.to_text(lowest)}..{il.to_text(top)}"
+            node, (p,) = self.target(layer, ctx)
+            claimed = subst(value, {lvar: layer, jvar: il.Name(p)}, self.eq.fresh)
+            chain = self.chain(node, ctx)
+            ok &= self.check("induction step", f"{DELTA}[{lvar}, {jvar}] = {il.to_text(value)}",
+                             f"chain rule through every {self.family} above {lvar} that reads {self.family}[{lvar}, "
+                             f"{jvar}], with d(e)/d({self.family}[l', k]) = {DELTA}[l', k] for l' > {lvar} (hypothesis)",
+                             chain, claimed, ctx, where)
+        return ok
 
-def _cases(ranges):
-    """(name, substitution, remaining ranges): generic indices, then each index at each end of its range."""
-    label = lambda rs: ", ".join(f"{sp.sstr(k)} in {sp.sstr(lo)}..{sp.sstr(hi)}" for k, (lo, hi) in rs.items())  # noqa: E731
-    out = [(f"for {label(ranges)}" if ranges else "as stated", {}, ranges)]
-    for idx, (lo, hi) in ranges.items():
-        rest = {k: v for k, v in ranges.items() if k != idx}
-        for end in dict.fromkeys((lo, hi)):
-            out.append((f"at {sp.sstr(idx)} = {sp.sstr(end)}", {idx: end}, rest))
-    return out
+    def chain(self, target, ctx):
+        """d e / d target: through each delta-family node above it (the hypothesis), and through the loss."""
+        above = self.eq.fresh("l")
+        inner = {**ctx, above: (il.BinOp("+", target.indices[0], il.Num(1)), il.Name("L"))}
+        node, ks = self.target(il.Name(above), inner)
+        reads = self.eq.expand(self.eq.definition(node, inner), {self.family}, inner)
+        body = il.BinOp("*", self.eq.partial(reads, self.family, target.indices), il.Ref(DELTA, node.indices))
+        for k in reversed(ks):
+            body = il.Sum(body, k, *inner[k])
+        through = il.Sum(body, above, *inner[above])
+        return il.BinOp("+", through, self.eq.partial(self.loss_tree(ctx), self.family, target.indices))
+
+    def gradients(self):
+        ok = True
+        for ref, ranges in self.eq.params:
+            ctx, mapping = {}, {}
+            for var, lo, hi in ranges:
+                fresh = self.eq.fresh(var)
+                ctx[fresh] = (subst(lo, mapping, self.eq.fresh), subst(hi, mapping, self.eq.fresh))
+                mapping[var] = il.Name(fresh)
+            target = subst(ref, mapping, self.eq.fresh)
+            g = self.rec.gradients[ref.name]
+            claimed = subst(g.value, {n.name: mapping[n.name] for n in g.ref.indices}, self.eq.fresh)
+            ok &= self.check("gradient", g.statement, f"chain rule through every {self.family} that reads "
+                             f"{ref.name}, with d(e)/d({self.family}[l', k]) = {DELTA}[l', k]",
+                             self.param_chain(target, ctx), claimed, ctx)
+        i, m = "i", il.Name("m")
+        samples = il.Sum(il.Ref("g", (il.Name(i),)), i, il.Num(1), m)
+        mean = il.BinOp("/", samples, m)
+        claimed = mean if self.mean else samples
+        ok &= self.check("gradient", f"d(J)/d(P) = {'1/m * ' if self.mean else ''}samplesum(d(e)/d(P), (i, 1, m))",
+                         "J = 1/m sum_i e_i", mean, claimed, {})
+        return ok
+
+    def param_chain(self, target, ctx):
+        lo, hi = self.ranges[self.names[0]]
+        layer = self.eq.fresh("l")
+        inner = {**ctx, layer: (lo, hi)}
+        node, ks = self.target(il.Name(layer), inner)
+        reads = self.eq.expand(self.eq.definition(node, inner), {self.family}, inner)
+        body = il.BinOp("*", self.eq.partial(reads, target.name, target.indices), il.Ref(DELTA, node.indices))
+        for k in reversed(ks):
+            body = il.Sum(body, k, *inner[k])
+        through = il.Sum(body, layer, lo, hi)
+        return il.BinOp("+", through, self.eq.partial(self.loss_tree(ctx), target.name, target.indices))
 
 
-def _reduce(expr, ranges, assumptions):
-    """doit, settle the range conditions that the index ranges decide, apply the assumptions, simplify."""
-    expr = expr.doit()
-    expr = settle(expr, ranges)
-    if "sum-y-is-1" in assumptions:
-        y = sp.IndexedBase("y")
-        expr = sp.factor_terms(sp.expand(expr))
-        expr = expr.replace(lambda e: isinstance(e, sp.Sum) and e.function.func is sp.Indexed and e.function.base == y,
-                            lambda e: sp.Integer(1))
-    expr = sp.simplify(sp.expand(expr.doit()))
-    return settle(expr, ranges)
+def _branches(expr):
+    return [v for v, _ in expr.args] if isinstance(expr, sp.Piecewise) else [expr]
 
 
 def prove(activation="generic", output="generic", loss="half-squared-error", form="explicit-bias",
-          variant: Variant = Variant()) -> Proof:
-    """Prove the backpropagation recursion for every width and depth.
+          mutation: str | None = None, formulation: Formulation | None = None, assumptions=None) -> Proof:
+    """Prove the derived recursion for every width and depth (or refuse the step where a mutation goes wrong).
 
     >>> proof = prove("generic", "sigmoid", "bce")
-    >>> proof.ok, [s.part for s in proof.steps][:2]
-    (True, ['base case', 'induction step'])
+    >>> proof.ok, [s.id for s in proof.steps][:2]
+    (True, ['activation', 'base case'])
     """
     start = time.perf_counter()
-    prover = Prover(activation, output, loss, form, variant)
-    prover.base_case()
-    prover.activation_derivative()
-    prover.induction()
-    prover.gradients()
-    proof = prover.proof
+    form = formulation or get_formulation(form)
+    hidden, out, lss = get_activation(activation), get_activation(output, "output activation"), get_loss(loss)
+    if not hidden.hidden_ok:
+        raise UsageError(f"{activation} is only allowed on the output layer")
+    if lss.outputs is not None and output not in lss.outputs:
+        raise UsageError(f"loss {loss!r} does not fit output activation {output!r}")
+    rec = recursion(form, out, lss)
+    mean = True
+    if mutation is not None:
+        m = MUTATIONS[mutation]
+        rec, mean = m.apply(rec, form), m.mean
+    pairing = PAIRINGS.get((output, loss))
+    assumed = set(pairing.assumptions) if pairing and assumptions is None else set(assumptions or ())
+    proof = Proof(activation, output, loss, form.name, sorted(assumed), mutation=mutation or "")
+    prover = Prover(form, hidden, out, lss, rec, mean, assumed)
+    try:
+        prover.activations()
+        prover.base_case()
+        prover.induction()
+        prover.gradients()
+    except NotProvable as exc:
+        prover.steps.append(Verdict("proof", "the recursion for every width and depth", "fails", "proof",
+                                    note=f"not provable: {exc}"))
+    proof.steps = prover.steps
     proof.seconds = time.perf_counter() - start
     return proof
 
 
 def to_text(proof: Proof) -> str:
     lines = [f"Proof for every width and depth: hidden {proof.activation}, output {proof.output}, loss {proof.loss}, "
-             f"form {proof.form}"]
+             f"form {proof.form}" + (f", mutation {proof.mutation}" if proof.mutation else "")]
     if proof.assumptions:
         lines.append(f"assuming: {', '.join(proof.assumptions)}")
     part = None
     for s in proof.steps:
-        if s.part != part:
-            part = s.part
+        if s.id != part:
+            part = s.id
             lines.append(f"\n{part}:")
-        lines.append(f"  [{s.verdict}] {s.statement}")
-        lines.append(f"      by: {s.rule}")
-        lines.append(f"      {s.detail}")
+        lines.append(f"  [{'proved' if s.verdict == 'holds' else 'refused'}] {s.statement}")
+        lines.append(f"      {s.note}")
+        if s.counterexample:
+            lines.append(f"      {s.counterexample.element}: {s.counterexample.left}")
     for c in proof.cross_check:
         lines.append(f"\ncross-check at {c['architecture']}: the symbolic core says {'holds' if c['holds'] else 'fails'}"
                      f" ({'agrees' if c['agrees'] else 'DISAGREES'})")
     lines.append(f"\n{'proved' if proof.ok else 'not proved'} in {proof.seconds:.2f} s")
     return "\n".join(lines)
+
+
+__all__ = ["Proof", "Prover", "prove", "to_text"]

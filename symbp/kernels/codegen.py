@@ -1,109 +1,134 @@
-"""From verified formulas to NumPy: check a kernel plan against direct differentiation, then print it."""
+"""From verified formulas to code: check a kernel plan against direct differentiation, then print it.
+
+Before anything is written, the plan is evaluated element by element with SymEngine on small networks of the
+requested depth and compared with direct differentiation, and the printed module itself is run there on the
+engine's random point and compared with the direct gradients (float64, relative 1e-9).
+"""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
+import types
 from pathlib import Path
 
+import numpy as np
 import symengine as se
 
-from . import plan as k
 from .. import lang as il
-from ..checking.check import index_envs
-from ..checking.claims import Evaluator
-from ..calculus import recursions as rec
-from ..model.activations import ACTIVATIONS
 from ..calculus.direct import loss_gradient
 from ..calculus.equivalence import Engine
+from ..checking.check import index_envs
+from ..checking.claims import Evaluator
 from ..errors import UsageError
+from ..model.formulations import Formulation, get_formulation
 from ..model.network import Network
-from .printer import module_source
 from ..verdicts import Counterexample, Verdict
+from .plan import Plan, build_plan
+from .printer import module_source
 
-CHECK_WIDTHS = ([2, 3, 2], [2, 2, 3, 2])  # small networks on which every plan is checked before printing
 DTYPES = ("float64", "float32")
+CHECK_DEPTH = 6  # the deepest network the checks before printing build (every layer of it is checked)
 
 
-def check_plan(hidden: str, output: str, loss: str, form: str, samples: int = 2) -> list[Verdict]:
-    """Evaluate the plan element by element on small networks and compare with direct differentiation.
+def check_widths(depth: int, form: Formulation) -> list[list[int]]:
+    """Two small architectures of the requested depth (at most CHECK_DEPTH layers), hidden layers of one width."""
+    depth = min(depth, CHECK_DEPTH)
+    return [[2] + [3] * (depth - 2) + [2], [3] + [2] * (depth - 2) + [3]]
+
+
+def check_plan(hidden: str, output: str, loss: str, form: str = "explicit-bias", samples: int = 2, depth: int = 3,
+               formulation: Formulation | None = None, layout: str = "output-by-input") -> list[Verdict]:
+    """The plan and the printed module, on small networks, against direct differentiation.
 
     >>> [v.verdict for v in check_plan("tanh", "softmax", "cross-entropy", "explicit-bias")]
-    ['holds', 'holds', 'holds', 'holds']
+    ['holds', 'holds', 'holds', 'holds', 'holds', 'holds']
     """
+    formulation = formulation or get_formulation(form, layout)
     verdicts = []
-    for widths in CHECK_WIDTHS:
-        net = Network(widths, hidden, output, loss, form, samples=samples)
-        plan = k.build_plan(net)
-        assume = {"sum-y-is-1"} if output == "softmax" else set()
+    for widths in check_widths(depth, formulation):
+        net = Network(widths, hidden, output, loss, form, layout, samples=samples, formulation=formulation)
+        plan = build_plan(net)
+        assume = {"sum-y-is-1"} if plan.assumptions else set()
         engine = Engine(lambda rng: net.sample_point(rng, assume), substitutions=net.assumption_substitutions(assume))
-        env = _symbolic_env(net)
-        ev = k.SymbolicEvaluator(env, ACTIVATIONS)
-        for name, tree in plan.forward:
-            env[name] = ev.eval(tree)
         start = time.perf_counter()
-        loss_ok = engine.compare(ev.eval(plan.loss_value), net.J)
-        verdicts.append(Verdict(f"loss at {net.architecture}", "the printed loss (stable form) = J", _word(loss_ok),
-                                loss_ok.method, time.perf_counter() - start))
-        for name, tree in plan.backward:
-            env[name] = ev.eval(tree)
+        arrays = plan.program.evaluate(net)
+        loss_ok = engine.compare(arrays["loss"][()] / net.samples, net.J)
+        verdicts.append(Verdict(f"loss at {net.architecture}", "the plan's loss (its stable form) = J",
+                                "holds" if loss_ok.equal else "fails", loss_ok.method, time.perf_counter() - start))
         start = time.perf_counter()
         direct = loss_gradient(net)
         failures, methods = [], set()
-        for symbol, printed in _printed_gradients(net, plan, env).items():
-            ev_ = engine.compare(printed, direct[symbol])
-            methods.add(ev_.method)
-            if not ev_.equal:
+        for symbol, printed in printed_gradients(net, plan, arrays).items():
+            evidence = engine.compare(printed, direct[symbol])
+            methods.add(evidence.method)
+            if not evidence.equal:
                 failures.append(str(symbol))
         verdicts.append(Verdict(
-            f"gradients at {net.architecture}", "the printed Delta recursion and gradients = direct dJ/dparam",
+            f"gradients at {net.architecture}", "the plan's recursion and gradients = direct dJ/dparam",
             "fails" if failures else "holds", "numeric" if "numeric" in methods else "exact",
-            time.perf_counter() - start, Counterexample(net.architecture, elements=failures[:10]) if failures else None,
-        ))
+            time.perf_counter() - start, Counterexample(net.architecture, elements=failures[:10]) if failures else None))
+        verdicts.append(_run_module(net, plan, engine, direct))
     return verdicts
 
 
-def _printed_gradients(net, plan, env) -> dict:
-    """Parameter symbol -> the plan's gradient of it, from a plan evaluated in ``env``: weights, then biases."""
+def _run_module(net: Network, plan: Plan, engine: Engine, direct: dict) -> Verdict:
+    """The printed module itself, run at the engine's point: its gradients against the direct ones there."""
+    start = time.perf_counter()
+    module = load_module(module_source(plan, "float64", "checked before printing\n"))
+    symbols = [*net.params, *(v for i in range(net.samples) for v in (*net.x(i), *net.y(i)))]
+    point = {s: float(engine.value(s, 0)) for s in symbols}
+    params, X, Y = module_inputs(net, plan, point)
+    grads = module.gradients(params, X, Y)
+    failures = []
+    for key, label in plan.gradients.items():
+        family, lead = next((f, ld) for (f, ld), lb in plan.program.gradients.items() if lb == label)
+        axes = plan.program.storage[label]
+        for position in np.ndindex(*[a.size for a in axes]):
+            idx = tuple(a.lo + p for a, p in zip(axes, position))
+            want = float(engine.value(direct[net.symbols[(family, (*lead, *idx))]], 0))
+            if not abs(grads[key][position] - want) <= 1e-9 * max(1.0, abs(want)):
+                failures.append(f"{key}{list(position)}")
+    loss_value = float(engine.value(net.J, 0))
+    if not abs(module.loss(params, X, Y) - loss_value) <= 1e-9 * max(1.0, abs(loss_value)):
+        failures.append("loss")
+    return Verdict(f"printed module at {net.architecture}", "the printed code's loss and gradients = direct, in float64",
+                   "fails" if failures else "holds", "numeric", time.perf_counter() - start,
+                   Counterexample(net.architecture, elements=failures[:10]) if failures else None)
+
+
+def module_inputs(net: Network, plan: Plan, point: dict):
+    """(params, X, Y) as arrays for a printed module, from values of the network's symbols."""
+    program = plan.program
+    params = {}
+    for key, name in plan.params.items():
+        kind, family, lead = program.stored[name]
+        axes = program.storage[name]
+        array = np.zeros([a.size for a in axes])
+        for position in np.ndindex(*array.shape):
+            idx = tuple(a.lo + p for a, p in zip(axes, position))
+            array[position] = point[net.symbols[(family, (*lead, *idx))]]
+        params[key] = array
+    X = np.array([[point[s] for s in net.x(i)] for i in range(net.samples)])
+    Y = np.array([[point[s] for s in net.y(i)] for i in range(net.samples)])
+    return params, X, Y
+
+
+def printed_gradients(net: Network, plan: Plan, arrays: dict) -> dict:
+    """Parameter symbol -> the plan's gradient of it (times 1/m: its s), from an evaluated plan."""
     out = {}
-    for l, (gW, gb) in plan.gradients.items():
-        for r in range(env[gW].rows):
-            for c in range(env[gW].cols):
-                out[net.symbols[_weight_key(net, l, r + 1, c + 1)]] = env[gW][r, c]
-        for r in range(env[gW].rows):
-            out[net.symbols[_bias_key(net, l, r + 1)]] = env[gb][0, r]
+    for (family, lead), label in plan.program.gradients.items():
+        for point, value in arrays[label].items():
+            out[net.symbols[(family, (*lead, *point))]] = value
     return out
 
 
-def _word(evidence) -> str:
-    return "holds" if evidence.equal else "fails"
-
-
-def _weight_key(net, l, to, frm):
-    """The parameter behind W{l}[to, frm] of a plan: where the recursion family keeps it."""
-    return rec.family(net).weight(net.first + l, to, frm)
-
-
-def _bias_key(net, l, to):
-    """The parameter behind b{l}[to]: its own bias, or column 0 of theta in the bias-node form."""
-    fam = rec.family(net)
-    return fam.bias(net.first + l, to) if fam.bias else fam.weight(net.first + l, to, 0)
-
-
-def _symbolic_env(net: Network) -> dict:
-    L = len(net.widths) - 1
-    env = {
-        "X": se.DenseMatrix([net.x(i) for i in range(net.samples)]),
-        "Y": se.DenseMatrix([net.y(i) for i in range(net.samples)]),
-        "N": se.Integer(net.samples),
-        "s": se.Rational(1, net.samples),
-    }
-    for l in range(1, L + 1):
-        rows, cols = net.width(net.first + l), net.width(net.first + l - 1)
-        env[f"W{l}"] = se.DenseMatrix([[net.symbols[_weight_key(net, l, r, c)] for c in range(1, cols + 1)]
-                                       for r in range(1, rows + 1)])
-        env[f"b{l}"] = se.DenseMatrix([[net.symbols[_bias_key(net, l, r)] for r in range(1, rows + 1)]])
-    return env
+def load_module(source: str):
+    """A generated module, compiled in memory (no file is written): symbp printed the source itself."""
+    module = types.ModuleType("symbp_kernels")
+    exec(compile(source, "<symbp kernels>", "exec"), module.__dict__)  # noqa: S102 - code symbp printed, no input
+    return module
 
 
 def claims_against_plan(derivation, widths) -> list[Verdict]:
@@ -116,13 +141,9 @@ def claims_against_plan(derivation, widths) -> list[Verdict]:
     s = derivation.network
     net = Network(list(widths), s["activation"], s["output"], s["loss"], s["form"], s["layout"], s["samples"],
                   formulation=derivation.formulation)
-    plan = k.build_plan(net)
-    env = _symbolic_env(net)
-    ev = k.SymbolicEvaluator(env, ACTIVATIONS)
-    for name, tree in [*plan.forward, *plan.backward]:
-        env[name] = ev.eval(tree)
-    printed = _printed_gradients(net, plan, env)
-    assume = set(s["assume"]) | ({"sum-y-is-1"} if net.output.name == "softmax" else set())
+    plan = build_plan(net)
+    printed = printed_gradients(net, plan, plan.program.evaluate(net))
+    assume = set(s["assume"]) | ({"sum-y-is-1"} if plan.assumptions else set())
     engine = Engine(lambda rng: net.sample_point(rng, assume), substitutions=net.assumption_substitutions(assume))
     losses = {"J"} | ({"e"} if net.samples == 1 else set())
     aliases = derivation.scope.aliases
@@ -156,7 +177,7 @@ def claims_against_plan(derivation, widths) -> list[Verdict]:
 
 
 def generate(layers, activation="sigmoid", output=None, loss="bce", form="explicit-bias", dtype="float64",
-             source_note="") -> str:
+             source_note="", formulation: Formulation | None = None, layout: str = "output-by-input") -> str:
     """Check the plan for this kind of network, then print the module for ``layers``.
 
     >>> src = generate([4, 8, 3], "sigmoid", "softmax", "cross-entropy")
@@ -165,30 +186,38 @@ def generate(layers, activation="sigmoid", output=None, loss="bce", form="explic
     """
     if dtype not in DTYPES:
         raise UsageError(f"--dtype must be one of: {', '.join(DTYPES)}; got {dtype!r}")
-    net = Network(layers, activation, output, loss, form)
-    plan = k.build_plan(net)  # raises for what has no code (generic activations)
-    verdicts = check_plan(net.hidden.name, net.output.name, net.loss.name, form)
+    net = Network(layers, activation, output, loss, form, layout, formulation=formulation)
+    plan = build_plan(net)  # raises for what has no code (generic activations)
+    verdicts = check_plan(net.hidden.name, net.output.name, net.loss.name, form, depth=len(net.widths),
+                          formulation=net.form, layout=layout)
     failed = [v for v in verdicts if v.verdict != "holds"]
     if failed:
-        raise UsageError(f"the kernel plan does not match direct differentiation: {failed[0].id}; nothing written")
+        raise UsageError(f"the kernels do not match direct differentiation: {failed[0].id}; nothing written")
+    shapes = ", ".join(f"{key} {tuple(a.size for a in plan.program.storage[name])}" for key, name in plan.params.items())
     doc = [
         f"NumPy training kernels generated by symbp for a {net.architecture} network.",
         "",
-        f"form: {form}; hidden activation: {net.hidden.name}; output: {net.output.name}; loss: {net.loss.name} (mean over the batch)",
+        f"form: {net.form.name}; hidden activation: {net.hidden.name}; output: {net.output.name}; "
+        f"loss: {net.loss.name} (mean over the batch)",
         f"dtype: {dtype}; samples in rows: X is (N, {layers[0]}), Y is (N, {layers[-1]})"
-        + ("; Y one-hot" if net.output.name == "softmax" else ""),
-        ("parameters: theta1..theta%d of shape (S_(l+1), S_l + 1), column 0 the bias" % (len(layers) - 1)) if form == "bias-node"
-        else "parameters: W1..WL of shape (n_l, n_(l-1)), b1..bL of shape (n_l,)",
+        + ("; Y one-hot" if plan.assumptions else ""),
+        f"parameters: {shapes}",
         *([source_note] if source_note else []),
         "",
-        "Formulas:",
+        "Formulas (the forward equations, then the recursion symbp derived from them):",
         *[f"    {f}" for f in plan.formulas],
         *([f"Assumes: {', '.join(plan.assumptions)}"] if plan.assumptions else []),
         "",
-        "Checks passed before printing (each element against direct differentiation by SymEngine):",
+        f"Checks passed before printing (at depth {min(len(layers), CHECK_DEPTH)}, against direct differentiation):",
         *[f"    {v.id}: {v.verdict} ({v.method})" for v in verdicts],
     ]
-    return module_source(plan, dtype, "\n".join(doc) + "\n")
+    return module_source(plan, dtype, docstring("\n".join(doc) + "\n"))
+
+
+def docstring(text: str) -> str:
+    """Text that is safe inside a module's triple-quoted docstring: no escape and no closing quotes survive."""
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return re.sub(r"[^\x20-\x7e\n]", "?", text)
 
 
 def write_atomic(path, text: str, force: bool = False) -> None:

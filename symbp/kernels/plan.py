@@ -1,268 +1,146 @@
-"""Training kernels as a plan of matrix statements, built from the verified recursions.
+"""Training kernels as a target-neutral plan: the batch form of a network's derived recursion, with the
+numerically stable loss and base case its pairing states, and the step's scale folded into the backward pass.
 
-A plan is a list of assignments ``name = expression`` over whole batches (samples in rows); the
-expressions are small trees of matrix operations. The same plan is evaluated element by element with
-SymEngine on a small network (and compared with direct differentiation) and printed to NumPy, so the
-code that runs is the code that was checked.
+The plan is :class:`symbp.calculus.batch.Program` (whole arrays over named axes, samples in rows), built from
+the formulation's equations and the derived recursion; nothing here is written per form. A pairing (sigmoid
+with binary cross-entropy, softmax with cross-entropy) gives the base case ``a[L,j] - y[j]`` and a loss in the
+pre-activations that cannot overflow (``softplus(z) - y z``, ``logsumexp(z) - z``); both are checked with the
+rest of the plan before anything is printed. Because the backward pass is linear in the base case, a step
+multiplies the base case by ``s = -lr/N`` and gets ``-lr`` times every gradient from the same kernels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 
-import symengine as se
-
-from ..errors import UsageError
+from .. import lang as il
+from ..calculus.batch import SAMPLE, Lowering, Map, Program, Reduce, Scalar, broadcast, lower
+from ..calculus.derive import DELTA, Recursion
+from ..calculus.recursions import recursion
+from ..errors import NotProvable, UsageError
+from ..model.losses import PAIRINGS
 from ..model.network import Network
-
-
-# --- the tree ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Var:
-    name: str
-
-
-@dataclass(frozen=True)
-class MatMul:
-    a: object
-    b: object
-
-
-@dataclass(frozen=True)
-class Tr:
-    a: object
-
-
-@dataclass(frozen=True)
-class Ew:
-    """An element-wise binary operation: + - * /."""
-
-    op: str
-    a: object
-    b: object
-
-
-@dataclass(frozen=True)
-class Scale:
-    c: object  # a number
-    a: object
-
-
-@dataclass(frozen=True)
-class AddRow:
-    """A matrix plus a row vector broadcast over its rows (the bias)."""
-
-    a: object
-    row: object
-
-
-@dataclass(frozen=True)
-class SumRows:
-    """The sum over samples (axis 0): a row vector."""
-
-    a: object
-
-
-@dataclass(frozen=True)
-class SumAll:
-    a: object
-
-
-@dataclass(frozen=True)
-class Act:
-    """An activation applied element-wise (``derivative``: its derivative, written in Z and A)."""
-
-    name: str
-    z: object
-    a: object = None
-    derivative: bool = False
-
-
-@dataclass(frozen=True)
-class Softmax:
-    """Row-wise softmax, computed with the row maximum subtracted."""
-
-    z: object
-
-
-@dataclass(frozen=True)
-class LogSoftmax:
-    """Row-wise z - logsumexp(z), with the row maximum subtracted."""
-
-    z: object
-
-
-@dataclass(frozen=True)
-class Softplus:
-    """log(1 + exp(z)), computed as logaddexp(0, z)."""
-
-    z: object
-
-
-@dataclass(frozen=True)
-class Square:
-    a: object
 
 
 @dataclass
 class Plan:
-    """The kernels of one network: forward, loss and gradients, as assignments."""
+    """The kernels of one network: the batch program and what the printed module needs to know of it."""
 
-    layers: list
-    form: str
-    hidden: str
-    output: str
-    loss: str
-    forward: list  # [(name, tree)]
-    loss_value: object  # tree of the mean loss
-    backward: list  # [(name, tree)]
-    gradients: dict  # parameter name -> (weight gradient, bias gradient) statement names
-    formulas: list  # text lines: the formulas this plan implements
+    net: Network
+    program: Program
+    loss_value: object  # the mean loss over the batch
+    params: dict = field(default_factory=dict)  # key ('W1', 'theta2') -> stored array name
+    gradients: dict = field(default_factory=dict)  # key -> gradient array name
+    inputs: dict = field(default_factory=dict)  # 'X' / 'Y' -> stored array name
+    output: tuple = ()  # (array name, first position of the outputs 1..n_L on its last axis)
+    formulas: list = field(default_factory=list)
     assumptions: tuple = ()
+    folded: bool = True  # s multiplies the base case (else every gradient)
 
 
-_LOSS_FORMS = {
-    # per-batch loss sums, numerically stable forms (each verified as an identity before use)
-    ("sigmoid", "bce"): lambda Z, A, Y: Ew("-", Softplus(Z), Ew("*", Y, Z)),
-    ("softmax", "cross-entropy"): lambda Z, A, Y: Scale(-1, Ew("*", Y, LogSoftmax(Z))),
-}
+def build_plan(net: Network, rec: Recursion | None = None) -> Plan:
+    """The kernels of ``net`` (its layers, activations, loss and formulation) from its derived recursion.
 
-
-def build_plan(net: Network) -> Plan:
-    """The batch kernels for ``net``'s layers, activations and loss (explicit-bias or bias-node)."""
-    if net.form.family not in ("explicit-bias", "bias-node"):
-        raise UsageError(f"no kernels for the formulation {net.form.name!r}; use explicit-bias or bias-node")
-    for act in {net.hidden, net.output}:
-        if act.name == "generic":
-            raise UsageError("the generic activation h has no code; choose sigmoid, tanh, relu or identity")
-    L = len(net.widths) - 1
-    fwd, bwd = [], []
-    A = Var("X")
-    for l in range(1, L + 1):
-        fwd.append((f"Z{l}", AddRow(MatMul(A, Tr(Var(f"W{l}"))), Var(f"b{l}"))))
-        act = net.output if l == L else net.hidden
-        fwd.append((f"A{l}", Softmax(Var(f"Z{l}")) if not act.elementwise else Act(act.name, Var(f"Z{l}"))))
-        A = Var(f"A{l}")
-    Z, Y, N = Var(f"Z{L}"), Var("Y"), "N"
-    out, loss = net.output, net.loss
-    stable = _LOSS_FORMS.get((out.name, loss.name))
-    if stable is not None:
-        total = stable(Z, A, Y)
-    elif loss.name == "half-squared-error":
-        total = Scale(0.5, Square(Ew("-", A, Y)))
-    elif loss.name == "mse":
-        total = Square(Ew("-", A, Y))
-    else:  # the loss as written in its table entry, element-wise
-        total = Scale(-1, Ew("+", Ew("*", Y, Act("log", A)), Ew("*", Ew("-", 1, Y), Act("log", Ew("-", 1, A)))))
-    loss_value = Ew("/", SumAll(total), Var(N))
-    # the base case: a - y for the pairings that simplify, else grad_a J (Hadamard) g'(z)
-    if (out.name, loss.name) in (("sigmoid", "bce"), ("softmax", "cross-entropy")):
-        delta = Ew("-", A, Y)
+    >>> plan = build_plan(Network([4, 8, 3], "sigmoid", "softmax", "cross-entropy", samples=2))
+    >>> sorted(plan.params), [name for name, _ in plan.program.forward]
+    (['W1', 'W2', 'b1', 'b2'], ['a0', 'z1', 'a1', 'z2', 'a2'])
+    """
+    if net.hidden.generic or net.output.generic:
+        raise UsageError("the generic activation h has no code; choose a concrete activation such as sigmoid or tanh")
+    rec = rec or recursion(net.form, net.output, net.loss)
+    try:
+        program = lower(net, rec)
+    except NotProvable as exc:
+        raise UsageError(f"no kernels for this network: {exc}") from None
+    low = Lowering(net, {DELTA: rec.delta}, {DELTA: rec.ranges})
+    low.program = program  # the pairing's forms read the same arrays
+    L, i = net.L, low.sample
+    pairing = PAIRINGS.get((net.output.name, net.loss.name))
+    base_label = f"{DELTA}{L}"
+    backward = dict(program.backward)
+    if pairing is not None:
+        # the simplified base case on the outputs 1..n_L, the derived one elsewhere (a bias node's 0)
+        lvar, jvar = rec.delta.indices
+        derived = rec.delta.cases[0][1]
+        stated = il.rewrite(pairing.trees["delta"], lambda n: il.Ref(net.form.output, (il.Name("L"), *n.indices))
+                            if isinstance(n, il.Ref) and n.name == "yhat" else None)
+        stated = il.rewrite(stated, lambda n: il.Name(jvar) if n == il.Name("j") else None)
+        outputs = il.BoolOp("and", (il.Compare(">=", il.Name(jvar), il.Num(Fraction(1))),
+                                    il.Compare("<=", il.Name(jvar), il.Ref(net.form.size, (il.Name("L"),)))))
+        tree = il.Cond(outputs, stated, derived)
+        axes = program.storage[base_label]
+        env = {lvar: L, SAMPLE: i, jvar: axes[1]}
+        backward[base_label] = broadcast(low.visit(tree, env), axes)
+        stable = pairing.trees["stable"]
+        u = il.rewrite(stable, lambda n: il.Ref(net.form.delta, (il.Name("L"), n.indices[0]))
+                       if isinstance(n, il.Ref) and n.name == "u" else None)
+        u = il.rewrite(u, lambda n: il.Ref(net.form.size, (il.Name("L"),)) if n == il.Name("K") else None)
+        total = Reduce(broadcast(low.visit(u, {SAMPLE: i}), (i,)), i, ())
     else:
-        grad = {"half-squared-error": Ew("-", A, Y), "mse": Scale(2, Ew("-", A, Y)),
-                "bce": Ew("+", Ew("/", Scale(-1, Y), A), Ew("/", Ew("-", 1, Y), Ew("-", 1, A)))}[loss.name]
-        if not out.elementwise:
-            raise UsageError(f"no kernel for {out.name} output with {loss.name}")
-        delta = Ew("*", grad, Act(out.name, Z, A, derivative=True))
-    # Delta carries the scale s (1/N, the mean), so the gradients need no further pass; the recursion is
-    # linear in Delta^L, so a step passes s = -lr/N and gets -lr times every gradient from the same kernels
-    bwd.append((f"D{L}", Ew("*", delta, Var("s"))))
-    grads = {}
-    for l in range(L, 0, -1):
-        prev = Var("X") if l == 1 else Var(f"A{l - 1}")
-        bwd.append((f"dW{l}", MatMul(Tr(Var(f"D{l}")), prev)))
-        bwd.append((f"db{l}", SumRows(Var(f"D{l}"))))
-        grads[l] = (f"dW{l}", f"db{l}")
-        if l > 1:
-            act = net.hidden
-            bwd.append((f"D{l - 1}", Ew("*", MatMul(Var(f"D{l}"), Var(f"W{l}")),
-                                          Act(act.name, Var(f"Z{l - 1}"), Var(f"A{l - 1}"), derivative=True))))
-    formulas = [
-        "Z^l = A^(l-1) W^l^T + 1 b^l^T,  A^l = g^l(Z^l)  (samples in rows, A^0 = X)",
-        f"J = 1/N sum of the per-sample {loss.name} ({loss.formula})",
-        "Delta^L = s (A^L - Y)" if delta == Ew("-", A, Y) else "Delta^L = s grad_A J (Hadamard) g'(Z^L)",
-        "Delta^l = (Delta^(l+1) W^(l+1)) (Hadamard) g'(Z^l)",
-        "dJ/dW^l = Delta^l^T A^(l-1),  dJ/db^l = 1^T Delta^l  with s = 1/N (the mean); a step uses s = -lr/N",
-    ]
-    assumptions = ("Y one-hot (rows sum to 1)",) if out.name == "softmax" else ()
-    return Plan(list(net.widths), net.form.name, net.hidden.name, out.name, loss.name, fwd, loss_value, bwd,
-                grads, formulas, assumptions)
+        total = program.loss
+    program.loss = total
+    folded = all(_linear(value) for _, value in rec.delta.cases[1:]) and all(
+        _linear(g.value) for g in rec.gradients.values())
+    s = Scalar("s")
+    if folded:  # the recursion is linear in the base case: one scaling there scales every gradient
+        backward[base_label] = Map("*", (backward[base_label], s), backward[base_label].axes)
+    else:
+        for label in program.gradients.values():
+            backward[label] = Map("*", (backward[label], s), backward[label].axes)
+    program.backward = list(backward.items())
+    plan = Plan(net, program, Map("/", (total, Scalar("N")), ()), folded=folded)
+    for (family, lead), label in program.gradients.items():
+        key = f"{family}{''.join(map(str, lead))}"
+        plan.gradients[key] = label
+        stored = next(name for name, (kind, fam, ld) in program.stored.items() if kind == "param" and fam == family
+                      and ld == lead)
+        plan.params[key] = stored
+    for name, (kind, family, _) in program.stored.items():
+        if kind == "input":
+            plan.inputs["X" if family == "x" else "Y"] = name
+    out_label = f"{net.form.output}{L}"
+    if out_label not in program.storage:
+        low.array(net.form.output, (L,))
+    plan.output = (out_label, program.storage[out_label][-1].lo)
+    plan.formulas = [*(f"{text}" for text in _equations(net)), f"e = {il.to_text(net.loss.trees['value'])} "
+                     f"(yhat = {net.form.output}[L, .]); J = 1/N sum over the batch",
+                     *rec.statements]
+    if pairing is not None:
+        plan.formulas.append(f"{pairing.statement} (on the outputs), checked; the loss computed stably as "
+                             f"{pairing.stable} with u = {net.form.delta}[L, .]")
+    plan.assumptions = ("Y one-hot (rows sum to 1)",) if pairing is not None and pairing.assumptions else ()
+    return plan
 
 
-# --- evaluation with SymEngine, element by element, for the checks ---------------------------------
-class SymbolicEvaluator:
-    """Evaluates a plan's trees on SymEngine matrices; one ``_eval_X`` per node type."""
+def _equations(net: Network) -> list:
+    return [text for text, _ in net.form.equations]
 
-    def __init__(self, env: dict, activations: dict):
-        self.env, self.acts = env, activations
 
-    def eval(self, node):
-        return getattr(self, "_eval_" + type(node).__name__)(node)
+def _linear(tree) -> bool:
+    """Whether every term of a tree carries exactly one delta factor (so it scales with the base case)."""
+    if isinstance(tree, il.Ref) and tree.name == DELTA:
+        return True
+    if isinstance(tree, il.Num):
+        return tree.value == 0
+    if isinstance(tree, il.BinOp):
+        if tree.op in "+-":
+            return _linear(tree.left) and _linear(tree.right)
+        if tree.op == "*":
+            return _linear(tree.left) != _linear(tree.right) and not (_has_delta(tree.left) and _has_delta(tree.right))
+        if tree.op == "/":
+            return _linear(tree.left) and not _has_delta(tree.right)
+        return False
+    if isinstance(tree, il.Neg):
+        return _linear(tree.operand)
+    if isinstance(tree, il.Sum):
+        return _linear(tree.body)
+    if isinstance(tree, il.Cond):
+        return _linear(tree.then) and _linear(tree.orelse)
+    return False
 
-    def _eval_Var(self, node):
-        return self.env[node.name]
 
-    def _eval_int(self, node):
-        return se.Integer(node)
+def _has_delta(tree) -> bool:
+    return any(isinstance(n, il.Ref) and n.name == DELTA for n in il.walk(tree))
 
-    def _eval_float(self, node):
-        return se.Rational(*float(node).as_integer_ratio())
 
-    def _eval_MatMul(self, node):
-        return self.eval(node.a) * self.eval(node.b)
-
-    def _eval_Tr(self, node):
-        return self.eval(node.a).T
-
-    def _eval_Ew(self, node):
-        a, b = self.eval(node.a), self.eval(node.b)
-        ma, mb = isinstance(a, se.DenseMatrix), isinstance(b, se.DenseMatrix)
-        f = {"+": lambda u, v: u + v, "-": lambda u, v: u - v, "*": lambda u, v: u * v, "/": lambda u, v: u / v}[node.op]
-        if ma and mb:
-            return se.DenseMatrix(a.rows, a.cols, [f(a[r, c], b[r, c]) for r in range(a.rows) for c in range(a.cols)])
-        if ma:
-            return a.applyfunc(lambda u: f(u, b))
-        if mb:
-            return b.applyfunc(lambda v: f(a, v))
-        return f(a, b)
-
-    def _eval_Scale(self, node):
-        c = self.eval(node.c)
-        a = self.eval(node.a)
-        return a.applyfunc(lambda u: c * u) if isinstance(a, se.DenseMatrix) else c * a
-
-    def _eval_AddRow(self, node):
-        a, row = self.eval(node.a), self.eval(node.row)
-        return se.DenseMatrix(a.rows, a.cols, [a[r, c] + row[0, c] for r in range(a.rows) for c in range(a.cols)])
-
-    def _eval_SumRows(self, node):
-        a = self.eval(node.a)
-        return se.DenseMatrix(1, a.cols, [se.Add(*[a[r, c] for r in range(a.rows)]) for c in range(a.cols)])
-
-    def _eval_SumAll(self, node):
-        a = self.eval(node.a)
-        return se.Add(*[a[r, c] for r in range(a.rows) for c in range(a.cols)])
-
-    def _eval_Act(self, node):
-        z = self.eval(node.z)
-        if node.name == "log":
-            return z.applyfunc(se.log)
-        act = self.acts[node.name]
-        return z.applyfunc(act.derivative if node.derivative else act.value)
-
-    def _eval_Softmax(self, node):
-        z = self.eval(node.z)
-        return se.DenseMatrix([self.acts["softmax"].vector([z[r, c] for c in range(z.cols)]) for r in range(z.rows)])
-
-    def _eval_LogSoftmax(self, node):
-        z = self.eval(node.z)
-        rows = []
-        for r in range(z.rows):
-            lse = se.log(se.Add(*[se.exp(z[r, c]) for c in range(z.cols)]))
-            rows.append([z[r, c] - lse for c in range(z.cols)])
-        return se.DenseMatrix(rows)
-
-    def _eval_Softplus(self, node):
-        return self.eval(node.z).applyfunc(lambda u: se.log(1 + se.exp(u)))
-
-    def _eval_Square(self, node):
-        return self.eval(node.a).applyfunc(lambda u: u**2)
+__all__ = ["Plan", "build_plan"]

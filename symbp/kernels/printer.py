@@ -1,30 +1,41 @@
-"""Printing a kernel plan as a standalone NumPy module; one ``_print_X`` method per node type.
+"""Printing a kernel plan as a standalone module; a target is a dialect (its module and its functions' code).
 
-Element-wise activation bodies come from the activations' own symbolic formulas through SymPy's
-NumPy printer, extended where it falls short for kernels (``x**-1`` printed as a division, the
-ReLU's Piecewise as ``numpy.where``).
+Every array expression of the plan is printed over its named axes: an array read along axes becomes a name
+(with slices where it reads a part), a product summed over an axis a matrix product where it is one (else
+``einsum``), element-wise functions their target's code from the function table, conditions on indices
+comparisons of ``arange`` grids. :class:`NumPyPrinter` adds the NumPy module's in-place statements (an
+activation as ufunc calls into one buffer, a bias added to a fresh product); :class:`JaxPrinter` prints the
+same plan functionally with ``jax.numpy``. Element-wise activations come from the catalog's own formulas
+through SymPy's printers.
 """
 from __future__ import annotations
 
+import itertools
 import re
 
 import sympy
 import symengine as se
-from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.numpy import NumPyPrinter as SymPyNumPyPrinter
 
-from . import plan as k
-from ..model.activations import ACTIVATIONS
+from ..calculus.batch import SAMPLE_AXIS, Act, Axis, Call, Const, Leaf, Map, Reduce, Scalar
+from ..lang.visitor import Visitor
+from ..model.activations import ACTIVATIONS, Activation
+from ..model.functions import FUNCTIONS, Formula
+from .plan import Plan
 
 
-class ElementwisePrinter(NumPyPrinter):
-    """SymPy's NumPy printer with kernel-friendly forms."""
+# --- element-wise formulas through SymPy's printers --------------------------------------------------------
+class ElementwisePrinter(SymPyNumPyPrinter):
+    """SymPy's NumPy printer with kernel-friendly forms: x**-1 as a division, a two-branch Piecewise as where."""
+
+    module = "np"
 
     def __init__(self):
         super().__init__({"fully_qualified_modules": False, "allow_unknown_functions": False})
         self.module_imports.clear()
 
     def _module_format(self, fqn, register=True):
-        return fqn.replace("numpy.", "np.")
+        return fqn.replace("numpy.", f"{self.module}.")
 
     def _print_Pow(self, expr, rational=False):
         if expr.exp == -1:
@@ -36,7 +47,7 @@ class ElementwisePrinter(NumPyPrinter):
     def _print_Piecewise(self, expr):
         (value, cond), rest = expr.args[0], expr.args[1:]
         if len(rest) == 1 and rest[0].cond == sympy.true:  # two branches: one where, no default
-            return f"np.where({self._print(cond)}, {self._print(value)}, {self._print(rest[0].expr)})"
+            return f"{self.module}.where({self._print(cond)}, {self._print(value)}, {self._print(rest[0].expr)})"
         return super()._print_Piecewise(expr)
 
     def _print_StrictGreaterThan(self, expr):
@@ -105,209 +116,406 @@ class InplacePrinter(ElementwisePrinter):
         raise _NotAChain
 
 
-def activation_expr(name: str, derivative: bool, z: str, a: str | None):
-    """An activation (or its derivative, written with A = g(Z) where that is shorter) as a SymPy expression."""
-    act = ACTIVATIONS[name]
-    Z, A = se.Symbol(z), se.Symbol(a or "_A")
-    expr = act.derivative(Z) if derivative else act.value(Z)
-    expr = expr._sympy_()
-    if derivative and a:
-        expr = expr.subs(act.value(Z)._sympy_(), A._sympy_())
-    return sympy.sympify(expr)
+def activation_expr(act: Activation | str, derivative: bool, z: str, a: str | None):
+    """An activation (or its derivative, with ``a`` = its value where the catalog writes it so) in SymPy."""
+    act = ACTIVATIONS[act] if isinstance(act, str) else act
+    Z = se.Symbol(z)
+    if derivative and a and "derivative_in_a" in act.trees:
+        expr = Formula({"u": Z, "a": se.Symbol(a)}).eval(act.trees["derivative_in_a"], {})
+    else:
+        expr = Formula({"u": Z}).eval(act.trees["derivative" if derivative else "value"], {})
+    return sympy.sympify(expr._sympy_())
 
 
-def activation_code(name: str, derivative: bool, z: str, a: str | None) -> str:
-    """NumPy code for an activation or its derivative, as one expression."""
-    return ElementwisePrinter().doprint(activation_expr(name, derivative, z, a))
+def activation_code(act, derivative: bool, z: str, a: str | None) -> str:
+    """Code for an activation or its derivative, as one expression."""
+    return ElementwisePrinter().doprint(activation_expr(act, derivative, z, a))
 
 
-class KernelPrinter:
-    """Prints plan trees as NumPy expressions."""
+# --- array expressions ---------------------------------------------------------------------------------
+class ArrayPrinter(Visitor):
+    """Prints the plan's array expressions for one target; each ``visit_X`` returns (code, axes)."""
 
-    def doprint(self, node) -> str:
-        return getattr(self, "_print_" + type(node).__name__)(node)
+    target = "numpy"
+    module = "np"
+    what = "it has no code in this target"
 
-    def _print_Var(self, node):
-        return node.name
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.net = plan.net
+        self.lines: list = []
+        self._temps = itertools.count()
+        # g'(z^l) can be written with a^l = g(z^l) where the forward pass already has it
+        self.values = {}
+        for name, expr in plan.program.forward:
+            if isinstance(expr, Act) and not expr.derivative and _full(expr.arg, plan.program):
+                self.values[expr.arg.name] = name
 
-    def _print_int(self, node):
-        return str(node)
+    # --- helpers ---------------------------------------------------------------------------------------
+    def size(self, axis: Axis) -> str:
+        return "N" if axis.name == SAMPLE_AXIS else str(axis.size)
 
-    def _print_float(self, node):
-        return repr(node)
+    def temp(self, code: str) -> str:
+        name = f"_t{next(self._temps)}"
+        self.lines.append(f"{name} = {code}")
+        return name
 
-    def _print_MatMul(self, node):
-        return f"{self._atom(node.a)} @ {self._atom(node.b)}"
+    def aligned(self, e, axes) -> str:
+        """The code of ``e`` with its axes in the order ``axes`` (broadcast along the ones it lacks)."""
+        if isinstance(e, Reduce):  # a product summed: printed in the order wanted, no transpose after
+            code, own = self.visit_Reduce(e, [a for a in axes if a in e.axes])
+        else:
+            code, own = self.visit(e)
+        return self.arrange(code, own, axes)
 
-    def _print_Tr(self, node):
-        return f"{self._atom(node.a)}.T"
+    def arrange(self, code, own, axes) -> str:
+        own = list(own)
+        missing = [a for a in axes if a not in own]
+        order = [a for a in axes if a in own]
+        if order != own:
+            perm = [own.index(a) for a in order]
+            code = f"{self.atom(code)}.T" if len(perm) == 2 else f"{self.atom(code)}.transpose({tuple(perm)})"
+        if missing and own:
+            # numpy broadcasts from the right: new axes before the first present one need no index
+            first = next(k for k, a in enumerate(axes) if a in own)
+            index = [":" if a in own else "None" for a in axes[first:]]
+            if "None" in index:
+                code = f"{self.atom(code)}[{', '.join(index)}]"
+        return code  # a number broadcasts by itself
 
-    def _print_Ew(self, node):
-        return f"{self._atom(node.a)} {node.op} {self._atom(node.b)}"
+    @staticmethod
+    def atom(code: str) -> str:
+        """``code`` as an operand: a name, a subscript, a call or a wrapped group stand alone, anything else in ()."""
+        if re.fullmatch(r"[\w.]+", code):
+            return code
+        depth, closes = 0, []
+        for k, ch in enumerate(code):
+            if ch in "([":
+                depth += 1
+            elif ch in ")]":
+                depth -= 1
+                if depth == 0:
+                    closes.append(k)
+            elif depth == 0 and not (ch.isalnum() or ch in "._"):
+                return f"({code})"  # an operator or a space at the top level
+        return code
 
-    def _print_Scale(self, node):
-        return f"{self.doprint(node.c)} * {self._atom(node.a)}"
+    def unknown(self, node, *args):
+        raise NotImplementedError(f"{type(node).__name__} has no code")
 
-    def _print_AddRow(self, node):
-        return f"{self.doprint(node.a)} + {self._atom(node.row)}"
+    # --- nodes ------------------------------------------------------------------------------------------
+    def visit_Const(self, e):
+        value = e.value
+        text = str(value.numerator) if value.denominator == 1 else f"{value.numerator} / {value.denominator}"
+        if not e.axes:
+            return text, ()
+        return f"{self.module}.full(({', '.join(self.size(a) for a in e.axes)},), {text}, dtype=DTYPE)", e.axes
 
-    def _print_SumRows(self, node):
-        return f"{self._atom(node.a)}.sum(axis=0)"
+    def visit_Scalar(self, e):
+        return e.name, ()
 
-    def _print_SumAll(self, node):
-        return f"{self._atom(node.a)}.sum()"
+    def visit_Leaf(self, e):
+        index, axes = [], []
+        for pick, low in zip(e.picks, e.lows):
+            if isinstance(pick, int):
+                index.append(str(pick - low))
+                continue
+            axis, offset = pick
+            start = axis.lo + offset - low
+            stored = self.plan.program.storage[e.name][len(index)]
+            if start == 0 and axis.size == stored.size:
+                index.append(":")
+            else:
+                index.append(f"{start}:{start + axis.size}")
+            axes.append(axis)
+        while index and index[-1] == ":":
+            index.pop()
+        return (f"{e.name}[{', '.join(index)}]" if index else e.name), tuple(axes)
 
-    def _print_Act(self, node):
-        if node.name == "log":
-            return f"np.log({self.doprint(node.z)})"
-        z = self.doprint(node.z)
-        a = self.doprint(node.a) if node.a is not None else None
-        return activation_code(node.name, node.derivative, z, a)
+    def visit_Map(self, e):
+        softmax = self.softmax(e)
+        if softmax is not None:
+            return softmax
+        if e.op == "neg":
+            code = self.aligned(e.args[0], e.axes)
+            return f"-{self.atom(code)}", e.axes
+        a, b = (self.aligned(x, e.axes) for x in e.args)
+        op = "**" if e.op == "**" else f" {e.op} "
+        return f"{self.atom(a)}{op}{self.atom(b)}", e.axes
 
-    def _print_Softmax(self, node):
-        return f"_softmax({self.doprint(node.z)})"
+    def visit_Call(self, e):
+        args = [self.aligned(a, e.axes) for a in e.args]
+        if e.name == "log" and isinstance(e.args[0], Reduce) and _is_call(e.args[0].arg, "exp"):
+            return self.logsumexp(e.args[0]), e.axes
+        return FUNCTIONS[e.name].code[self.target].format(*args), e.axes
 
-    def _print_LogSoftmax(self, node):
-        return f"_log_softmax({self.doprint(node.z)})"
+    def softmax(self, e):
+        """exp(u_j) / sum_k exp(u_k) of one array's read, with the maximum over k subtracted: it never overflows."""
+        if e.op != "/" or not _is_call(e.args[0], "exp") or not isinstance(e.args[1], Reduce):
+            return None
+        r = e.args[1]
+        num, den = e.args[0].args[0], r.arg.args[0] if _is_call(r.arg, "exp") else None
+        if not (isinstance(num, Leaf) and isinstance(den, Leaf) and num.name == den.name):
+            return None
+        code, own = self.visit(den)
+        k = list(own).index(r.axis)
+        if [a for a in own if a != r.axis] != [a for a in num.axes if a not in own] + [a for a in own if a != r.axis] \
+                and len(num.axes) != len(own):
+            return None
+        renamed = tuple(a if a != r.axis else next(b for b in num.axes if b not in own) for a in own)
+        if set(renamed) != set(e.axes) or self.visit(num)[0] != code:
+            return None
+        u = self.temp(code)
+        m = self.temp(f"{self.module}.exp({u} - {u}.max(axis={k}, keepdims=True))")
+        return f"{m} / {m}.sum(axis={k}, keepdims=True)", renamed
 
-    def _print_Softplus(self, node):
-        return f"np.logaddexp(0, {self.doprint(node.z)})"
+    def logsumexp(self, r: Reduce) -> str:
+        """log(sum(exp(u))) over an axis, with the maximum subtracted first: it never overflows."""
+        inner, own = self.visit(r.arg.args[0])
+        k = own.index(r.axis)
+        u = self.temp(inner)
+        m = self.temp(f"{u}.max(axis={k}, keepdims=True)")
+        code = f"{self.module}.log({self.module}.exp({u} - {m}).sum(axis={k}, keepdims=True)) + {m}"
+        return self.arrange(f"({code}).squeeze({k})", [a for a in own if a != r.axis], r.axes)
 
-    def _print_Square(self, node):
-        return f"np.square({self.doprint(node.a)})"
+    def visit_Act(self, e):
+        arg = e.arg
+        code, own = self.visit(arg)
+        z = code if re.fullmatch(r"[\w]+", code) else self.temp(code)
+        a = self.values.get(arg.name) if isinstance(arg, Leaf) and _full(arg, self.plan.program) else None
+        act = self.net.activation_for(e.layer)
+        return activation_code(act, e.derivative, z, a if e.derivative else None), own
 
-    def statement(self, name: str, node) -> list[str]:
-        """Lines assigning ``node`` to ``name``; in place where the left operand is fresh."""
-        fresh = (k.MatMul, k.Ew, k.SumRows)
-        chain = self._chain(node, name)
-        if chain:
-            return chain
-        if isinstance(node, k.Ew) and node.op == "*" and isinstance(node.a, fresh):
-            factors = self._factors(node.b)
-            if factors:  # g' = A*(1 - A): multiply the fresh buffer by each factor, no buffer for g' itself
-                return [f"{name} = {self.doprint(node.a)}", *(f"{name} *= {f}" for f in factors)]
-            chain = self._chain(node.b, "_g")
+    def visit_Reduce(self, e, want=None):
+        want = tuple(want) if want is not None else e.axes
+        factors = _factors(e.arg)
+        arrays = [f for f in factors if not isinstance(f, (Const, Scalar))]
+        scalars = [f for f in factors if isinstance(f, (Const, Scalar)) and not f.axes]
+        if len(arrays) == 2 and len(arrays) + len(scalars) == len(factors):
+            product = self.contract(arrays, e.axis, want)
+            if product is not None:
+                for s in scalars:
+                    product = (f"{self.visit(s)[0]} * {self.atom(product[0])}", product[1])
+                return product
+        code, own = self.visit(e.arg)
+        k = list(own).index(e.axis)
+        return f"{self.atom(code)}.sum(axis={k})" if len(own) > 1 else f"{self.atom(code)}.sum()", e.axes
+
+    def contract(self, arrays, axis, out):
+        """Two arrays multiplied and summed over ``axis``: a matrix product where it is one, else einsum."""
+        (ca, aa), (cb, ab) = (self.visit(x) for x in arrays)
+        if axis not in aa or axis not in ab:
+            return None
+        if len(aa) <= 2 and len(ab) <= 2 and not (set(aa) & set(ab)) - {axis}:
+            ra = [a for a in aa if a != axis]
+            rb = [a for a in ab if a != axis]
+            if ra + rb != list(out):
+                (ca, aa, ra), (cb, ab, rb) = (cb, ab, rb), (ca, aa, ra)
+            if ra + rb == list(out):
+                left = ca if list(aa) == ra + [axis] else f"{self.atom(ca)}.T"
+                right = cb if list(ab) == [axis] + rb else f"{self.atom(cb)}.T"
+                return f"{self.atom(left)} @ {self.atom(right)}", tuple(out)
+        letters = {}
+        for a in (*aa, *ab, *out):
+            letters.setdefault(a, "abcdefghijklmnopqrstuvwxyz"[len(letters)])
+        spec = f"{''.join(letters[a] for a in aa)},{''.join(letters[a] for a in ab)}->{''.join(letters[a] for a in out)}"
+        return f"{self.module}.einsum('{spec}', {ca}, {cb}, optimize=True)", tuple(out)
+
+    def visit_Mask(self, e):
+        grids = {}
+        for k, a in enumerate(e.axes):
+            shape = ["1"] * len(e.axes)
+            shape[k] = "-1"
+            grids[a.name] = f"{self.module}.arange({a.lo}, {a.hi + 1}).reshape({', '.join(shape)},)"
+        test = _ConditionPrinter(self, grids, dict(e.env)).visit(e.test)
+        return f"({test}).astype(DTYPE)", e.axes
+
+    def visit_Where(self, e):
+        left, right, then, orelse = (self.aligned(x, e.axes) for x in (e.left, e.right, e.then, e.orelse))
+        return f"{self.module}.where({self.atom(left)} {e.op} {self.atom(right)}, {then}, {orelse})", e.axes
+
+    def visit_Concat(self, e):
+        pieces = [self.aligned(piece, axes) for piece, axes in e.pieces]
+        return f"{self.module}.concatenate([{', '.join(pieces)}], axis={e.at})", e.axes
+
+    # --- statements ---------------------------------------------------------------------------------------
+    def statement(self, name: str, expr, axes) -> list[str]:
+        """Lines computing ``expr`` into ``name`` with its axes in the order ``axes``."""
+        self.lines = []
+        code = self.aligned(expr, axes)
+        if not expr.axes and axes:  # a number filling an array
+            code = f"{self.module}.full(({', '.join(self.size(a) for a in axes)},), {code}, dtype=DTYPE)"
+        return [*self.lines, f"{name} = {code}"]
+
+
+class _ConditionPrinter(Visitor):
+    """A condition on indices over arange grids."""
+
+    def __init__(self, printer: ArrayPrinter, grids: dict, env: dict):
+        self.p, self.grids, self.env = printer, grids, env
+
+    def visit_Compare(self, node):
+        return f"({self.visit(node.left)} {node.op} {self.visit(node.right)})"
+
+    def visit_BoolOp(self, node):
+        joiner = " & " if node.op == "and" else " | "
+        return "(" + joiner.join(self.visit(v) for v in node.values) + ")"
+
+    def visit_Not(self, node):
+        return f"~{self.visit(node.operand)}"
+
+    def visit_Name(self, node):
+        if node.name in self.grids:
+            return self.grids[node.name]
+        if node.name in self.env:
+            return str(self.env[node.name])
+        return str(self.p.net.integer(node, {}))
+
+    def visit_Num(self, node):
+        return str(node.value)
+
+    def visit_BinOp(self, node):
+        return f"({self.visit(node.left)} {node.op} {self.visit(node.right)})"
+
+    def visit_Neg(self, node):
+        return f"(-{self.visit(node.operand)})"
+
+    def visit_Ref(self, node):
+        return str(self.p.net.integer(node, self.env))
+
+
+def _full(leaf, program) -> bool:
+    """Whether a leaf reads its whole stored array, in the stored order."""
+    if not isinstance(leaf, Leaf):
+        return False
+    stored = program.storage.get(leaf.name, ())
+    return len(leaf.picks) == len(stored) and all(
+        not isinstance(p, int) and p[1] == 0 and p[0].lo == a.lo and p[0].hi == a.hi for p, a in zip(leaf.picks, stored))
+
+
+def _factors(e) -> list:
+    if isinstance(e, Map) and e.op == "*":
+        return [f for a in e.args for f in _factors(a)]
+    return [e]
+
+
+def _is_call(e, name) -> bool:
+    return isinstance(e, Call) and e.name == name
+
+
+class NumPyPrinter(ArrayPrinter):
+    """The NumPy target: in-place statements where a fresh buffer can take the work."""
+
+    def statement(self, name: str, expr, axes) -> list[str]:
+        self.lines = []
+        # an activation into its own buffer, ufunc by ufunc
+        if isinstance(expr, Act) and _full(expr.arg, self.plan.program) and tuple(expr.arg.axes) == tuple(axes):
+            act = self.net.activation_for(expr.layer)
+            a = self.values.get(expr.arg.name) if expr.derivative else None
+            chain = InplacePrinter().lines(activation_expr(act, expr.derivative, expr.arg.name, a), name)
             if chain:
-                return [f"{name} = {self.doprint(node.a)}", *chain, f"{name} *= _g"]
-        if isinstance(node, k.AddRow) and isinstance(node.a, fresh):
-            return [f"{name} = {self.doprint(node.a)}", f"{name} += {self._atom(node.row)}"]
-        if isinstance(node, k.Ew) and node.op in "*/" and isinstance(node.a, fresh):
-            return [f"{name} = {self.doprint(node.a)}", f"{name} {node.op}= {self._atom(node.b)}"]
-        return [f"{name} = {self.doprint(node)}"]
-
-    def _factors(self, node):
-        """An activation derivative that is a product, as the printed factors; None otherwise."""
-        if not isinstance(node, k.Act) or node.name == "log":
-            return None
-        a = self.doprint(node.a) if node.a is not None else None
-        expr = activation_expr(node.name, node.derivative, self.doprint(node.z), a)
-        if not expr.is_Mul:
-            return None
-        printer = ElementwisePrinter()
-        return [printer.parenthesize(f, 60) for f in expr.args]
-
-    def _chain(self, node, out):
-        """An element-wise activation as ufunc calls into ``out``, or None."""
-        if not isinstance(node, k.Act) or node.name == "log":
-            return None
-        a = self.doprint(node.a) if node.a is not None else None
-        return InplacePrinter().lines(activation_expr(node.name, node.derivative, self.doprint(node.z), a), out)
-
-    def _atom(self, node):
-        text = self.doprint(node)
-        simple = isinstance(node, (k.Var, k.Tr, int, float, k.Softmax, k.LogSoftmax, k.Softplus, k.Square)) or (
-            isinstance(node, k.Act) and text.startswith("np.") and text.endswith(")") and text.count("(") == 1
-        )
-        return text if simple else f"({text})"
+                return chain
+        if isinstance(expr, Map) and expr.op in ("+", "*") and len(expr.args) == 2:
+            for fresh, other in ((expr.args[0], expr.args[1]), (expr.args[1], expr.args[0])):
+                if not isinstance(fresh, Reduce) and not (isinstance(fresh, Map) and expr.op == "*"):
+                    continue
+                if expr.op == "+" and not isinstance(fresh, Reduce):
+                    continue
+                first = self.aligned(fresh, axes)
+                lines = [*self.lines, f"{name} = {first}"]
+                self.lines = []
+                if expr.op == "*" and isinstance(other, Act) and other.derivative and _full(other.arg, self.plan.program):
+                    # g'(z) = a*(1 - a): multiply by each factor, no buffer for g' itself
+                    act = self.net.activation_for(other.layer)
+                    a = self.values.get(other.arg.name)
+                    g = activation_expr(act, True, other.arg.name, a)
+                    if g.is_Mul:
+                        printer = ElementwisePrinter()
+                        return lines + [f"{name} *= {printer.parenthesize(f, 60)}" for f in g.args]
+                    chain = InplacePrinter().lines(g, "_g")
+                    if chain:
+                        return lines + chain + [f"{name} *= _g"]
+                code = self.aligned(other, axes)
+                return lines + self.lines + [f"{name} {expr.op}= {code}"]
+        return super().statement(name, expr, axes)
 
 
-HELPERS = '''
-def _softmax(Z):
-    E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
+class JaxPrinter(ArrayPrinter):
+    """The JAX target: the same plan, functional, with jax.numpy."""
+
+    target = "jax"
+    module = "jnp"
 
 
-def _log_softmax(Z):
-    S = Z - Z.max(axis=1, keepdims=True)
-    return S - np.log(np.exp(S).sum(axis=1, keepdims=True))
-'''
+__all__ = ["ArrayPrinter", "ElementwisePrinter", "InplacePrinter", "JaxPrinter", "NumPyPrinter", "activation_code",
+           "activation_expr"]
 
 
-def module_source(plan: k.Plan, dtype: str, docs: str) -> str:
-    """The whole module: docstring, init_params, forward, loss, gradients, step."""
-    p = KernelPrinter()
-    L = len(plan.layers) - 1
-    bias_node = plan.form == "bias-node"
-    lines = [f'"""{docs}"""', "import numpy as np", "", f"LAYERS = {plan.layers!r}", f"DTYPE = np.{dtype}", ""]
-    lines.append(HELPERS)
-    if bias_node:
-        unpack = [f"    W{l}, b{l} = params['theta{l}'][:, 1:], params['theta{l}'][:, 0]" for l in range(1, L + 1)]
-    else:
-        unpack = [f"    W{l}, b{l} = params['W{l}'], params['b{l}']" for l in range(1, L + 1)]
-    lines += [
-        "",
-        "def init_params(seed=0):",
-        f'    """{"theta1.." if bias_node else "W1..WL, b1..bL"}: weights drawn from N(0, 1/fan_in), biases 0."""',
-        "    rng = np.random.default_rng(seed)",
-        "    params = {}",
-        "    for l in range(1, len(LAYERS)):",
-        "        W = (rng.standard_normal((LAYERS[l], LAYERS[l - 1])) / np.sqrt(LAYERS[l - 1])).astype(DTYPE)",
-        "        b = np.zeros(LAYERS[l], dtype=DTYPE)",
-    ]
-    lines += (["        params[f'theta{l}'] = np.concatenate([b[:, None], W], axis=1)"] if bias_node
-              else ["        params[f'W{l}'] = W", "        params[f'b{l}'] = b"])
+# --- the module ------------------------------------------------------------------------------------------
+def module_source(plan: Plan, dtype: str, docs: str, printer_class=None) -> str:
+    """The whole NumPy module: docstring, init_params, forward, loss, gradients, step."""
+    printer_class = printer_class or NumPyPrinter
+    p = printer_class(plan)
+    program = plan.program
+    storage = program.storage
+    X, Y = plan.inputs.get("X"), plan.inputs.get("Y")
+
+    def block(statements):
+        out = []
+        for name, expr in statements:
+            out += p.statement(name, expr, storage[name])
+        return out
+
+    # constants are computed once, in whatever precision their numbers print in: cast to the module's dtype
+    constants = block(program.constants.items()) + [f"{name} = {name}.astype(DTYPE)" for name in program.constants]
+    forward = block(program.forward)
+    backward = block(program.backward)
+    p.lines = []
+    loss_code = p.aligned(plan.loss_value, ())
+    loss_lines = p.lines
+    text = "\n".join([*constants, *forward, *backward, *loss_lines, loss_code])
+    helpers = [h for f in FUNCTIONS.values() for t, h in (f.helpers or {}).items() if t == printer_class.target
+               and re.search(rf"\b{f.code[t].split('(')[0]}\(", text)]
+    unpack = [f"    {name} = params[{key!r}]" for key, name in plan.params.items()]
+    read_backward = " ".join([*backward, *loss_lines, loss_code])
+    out_label, out_low = plan.output
+    live = [name for name, _ in program.forward if name == out_label or re.search(rf"\b{name}\b", read_backward)]
+    first_output = 1 - out_low
+    lines = [f'"""{docs}"""', "import numpy as np", "", f"LAYERS = {list(plan.net.widths)!r}", f"DTYPE = np.{dtype}", ""]
+    lines += helpers
+    if constants:
+        lines += ["", "# constants of the formulation, computed once", *constants, ""]
+    lines += ["", "def init_params(seed=0):",
+              '    """Every parameter: weights drawn from N(0, 1/fan_in), one-index parameters (biases) 0."""',
+              "    rng = np.random.default_rng(seed)", "    params = {}"]
+    for key, name in plan.params.items():
+        shape = tuple(a.size for a in storage[name])
+        if len(shape) >= 2:
+            lines.append(f"    params[{key!r}] = (rng.standard_normal({shape!r}) / np.sqrt({shape[-1]})).astype(DTYPE)")
+        else:
+            lines.append(f"    params[{key!r}] = np.zeros({shape!r}, dtype=DTYPE)")
     lines += ["    return params", ""]
-
-    def body(statements, out):
-        return [f"    {line}" for name, tree in statements for line in p.statement(name, tree)] + out
-
-    # only what the loss and the backward pass read leaves _forward: the other pre-activations are freed early
-    read = " ".join([p.doprint(plan.loss_value), *(line for n, t in plan.backward for line in p.statement(n, t))])
-    out = plan.forward[-1][0]
-    fwd_names = ", ".join(n for n, _ in plan.forward if n == out or re.search(rf"\b{n}\b", read))
-    # exp(-z) overflowing to inf for z << 0 gives the right limit (a sigmoid of 0): no warning for it
-    forward_lines = ["    " + line for line in body(plan.forward, [f"    return {fwd_names}"])]
-    lines += ["", "def _forward(params, X):", *unpack, '    with np.errstate(over="ignore"):', *forward_lines, ""]
-    lines += [
-        "",
-        "def forward(params, X):",
-        '    """The network\'s output A^L for a batch X of shape (N, n_0)."""',
-        f"    return _forward(params, X)[{len(fwd_names.split(', ')) - 1}]",
-        "",
-        "",
-        "def loss(params, X, Y):",
-        '    """The mean loss over the batch."""',
-        f"    {fwd_names} = _forward(params, X)",
-        "    N = X.shape[0]",
-        f"    return float({p.doprint(plan.loss_value)})",
-        "",
-        "",
-        "def _backward(params, X, Y, s):",
-        '    """The gradients of the summed loss times s: s = 1/N gives those of the mean loss."""',
-        *unpack,
-        f"    {fwd_names} = _forward(params, X)",
-        *body(plan.backward, []),
-    ]
-    if bias_node:
-        grads = ", ".join(f"'theta{l}': np.concatenate([db{l}[:, None], dW{l}], axis=1)" for l in range(1, L + 1))
-    else:
-        grads = ", ".join(f"'W{l}': dW{l}, 'b{l}': db{l}" for l in range(1, L + 1))
-    lines += [f"    return {{{grads}}}", ""]
-    lines += [
-        "",
-        "def gradients(params, X, Y):",
-        '    """dJ/dparam for every parameter, same keys and shapes as params."""',
-        "    return _backward(params, X, Y, 1 / X.shape[0])",
-        "",
-        "",
-        "def step(params, X, Y, lr):",
-        '    """One gradient-descent update: params - lr * gradients (a new dict)."""',
-        "    # the backward pass is linear in Delta^L: with s = -lr/N it returns -lr times each gradient, in fresh",
-        "    # buffers, and the update is one addition per parameter",
-        "    new = _backward(params, X, Y, -lr / X.shape[0])",
-        "    for key, value in params.items():",
-        "        new[key] += value",
-        "    return new",
-        "",
-    ]
+    inputs = [f"    {X} = X"] if X else []
+    targets = [f"    {Y} = Y"] if Y else []
+    lines += ["", "def _forward(params, X):", *unpack, *inputs, "    N = X.shape[0]",
+              '    with np.errstate(over="ignore"):  # exp(-z) overflowing for z << 0 gives the right limit',
+              *(f"        {line}" for line in forward), f"    return {', '.join(live)}", ""]
+    output = f"_forward(params, X)[{live.index(out_label)}]" + (f"[:, {first_output}:]" if first_output else "")
+    lines += ["", "def forward(params, X):", '    """The network\'s outputs for a batch X of shape (N, n_0)."""',
+              f"    return {output}", "",
+              "", "def loss(params, X, Y):", '    """The mean loss over the batch."""',
+              f"    {', '.join(live)}{',' if len(live) == 1 else ''} = _forward(params, X)", *targets,
+              "    N = X.shape[0]", *(f"    {line}" for line in loss_lines), f"    return float({loss_code})", "",
+              "", "def _backward(params, X, Y, s):",
+              '    """The gradients of the summed loss times s: s = 1/N gives those of the mean loss."""',
+              *unpack, f"    {', '.join(live)}{',' if len(live) == 1 else ''} = _forward(params, X)", *inputs, *targets,
+              "    N = X.shape[0]", *(f"    {line}" for line in backward),
+              f"    return {{{', '.join(f'{key!r}: {label}' for key, label in plan.gradients.items())}}}", "",
+              "", "def gradients(params, X, Y):", '    """dJ/dparam for every parameter, same keys and shapes as params."""',
+              "    return _backward(params, X, Y, 1 / X.shape[0])", "",
+              "", "def step(params, X, Y, lr):", '    """One gradient-descent update: params - lr * gradients (a new dict)."""',
+              "    # the backward pass is linear in its base case: with s = -lr/N it returns -lr times each gradient,",
+              "    # in fresh buffers, and the update is one addition per parameter",
+              "    new = _backward(params, X, Y, -lr / X.shape[0])",
+              "    for key, value in params.items():", "        new[key] += value", "    return new", ""]
     return "\n".join(lines)

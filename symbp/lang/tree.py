@@ -133,6 +133,23 @@ class Equation:
 
 
 
+def rewrite(node, f):
+    """``node`` rebuilt bottom-up with ``f`` applied to every sub-tree; ``f`` returns a replacement or None.
+
+    >>> from symbp.lang.parse import parse_expr
+    >>> rewrite(parse_expr("x[k] + 1"), lambda n: Num(Fraction(2)) if n == Num(Fraction(1)) else None)
+    BinOp(op='+', left=Ref(name='x', indices=(Name(name='k'),)), right=Num(value=Fraction(2, 1)))
+    """
+    if isinstance(node, tuple):
+        return tuple(rewrite(n, f) for n in node)
+    if hasattr(node, "__dataclass_fields__"):
+        node = type(node)(**{k: rewrite(getattr(node, k), f) if not isinstance(getattr(node, k), (str, Fraction))
+                             else getattr(node, k) for k in node.__dataclass_fields__})
+        new = f(node)
+        return node if new is None else new
+    return node
+
+
 def walk(node):
     """Every node of a tree, the tree itself first."""
     stack = [node]

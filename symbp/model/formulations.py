@@ -27,6 +27,9 @@ class Formulation:
     equations: tuple  # (equation, ranges of its free indices)
     parameters: tuple  # (indexed parameter, ranges)
     output: str = "a"  # the quantity the loss reads on the last layer, nodes 1..size[L]
+    delta: str = "z"  # the node family the recursion is stated for: delta[l,j] = d(e)/d(z[l,j])
+    equal_widths: str = ""  # ranges of layers that must all have one width, such as "(l, 1, L - 1)"
+    consequences: tuple = ()  # (statement, ranges, label): facts that must follow from the equations
 
 
 EXPLICIT_BIAS = Formulation(
@@ -81,9 +84,25 @@ BIAS_NODE = Formulation(
         ("a[l,j] = h[l](z[l,j])", "(l, 1, L), (j, 0, S[l])"),
     ),
     parameters=(("theta[l,j,k]", "(l, 1, L-1), (j, 1, S[l+1]), (k, 0, S[l])"),),
+    consequences=(("z[l,0] = 1", "(l, 1, L)", "z[l,0] = 1 (8)"),),
 )
 
-FORMS = {"explicit-bias": EXPLICIT_BIAS, "bias-node": BIAS_NODE}
+RESIDUAL = replace(
+    EXPLICIT_BIAS,
+    name="residual",
+    description="z^l_j = b^l_j + sum_k W^l_{j,k} a^{l-1}_k + a^{l-2}_j on the hidden layers l = 3..L-1, "
+                "a^l = g^l(z^l); every hidden layer has the same width",
+    family="residual",
+    equations=(
+        EXPLICIT_BIAS.equations[0],
+        ("z[l,j] = b[l,j] + sum(W[l,j,k] * a[l-1,k], (k, 1, n[l-1])) + (a[l-2,j] if 3 <= l <= L - 1 else 0)",
+         "(l, 1, L), (j, 1, n[l])"),
+        EXPLICIT_BIAS.equations[2],
+    ),
+    equal_widths="(l, 1, L - 1)",
+)
+
+FORMS = {"explicit-bias": EXPLICIT_BIAS, "bias-node": BIAS_NODE, "residual": RESIDUAL}
 LAYOUTS = {"output-by-input": EXPLICIT_BIAS, "input-by-output": EXPLICIT_BIAS_INPUT_BY_OUTPUT}
 
 
@@ -93,4 +112,6 @@ def get_formulation(form: str, layout: str = "output-by-input") -> Formulation:
         raise UnknownNameError(f"unknown form {form!r}; expected one of: {', '.join(FORMS)}")
     if layout not in LAYOUTS:
         raise UnknownNameError(f"unknown layout {layout!r}; expected one of: {', '.join(LAYOUTS)}")
-    return LAYOUTS[layout] if form == "explicit-bias" else FORMS[form]
+    if form == "explicit-bias":
+        return LAYOUTS[layout]
+    return FORMS[form]

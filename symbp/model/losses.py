@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import symengine as se
 
+from .. import lang as il
 from ..errors import UnknownNameError
 from .functions import Formula, formula
 
@@ -34,6 +35,23 @@ class Loss:
 
     def __post_init__(self):
         self.trees["value"] = formula(self.formula, f"loss {self.name}")
+
+    def tree(self, output: str, size: str):
+        """The loss of one sample in a network's own terms: ``yhat[k]`` is ``output[L, k]``, ``K`` is ``size[L]``.
+
+        >>> from symbp import lang as il
+        >>> il.to_text(LOSSES["mse"].tree("a", "n"))
+        'sum((a[L, k] - y[k])**2, (k, 1, n[L]))'
+        """
+        last = il.Name("L")
+
+        def f(node):
+            if isinstance(node, il.Ref) and node.name == "yhat":
+                return il.Ref(output, (last, *node.indices))
+            if isinstance(node, il.Name) and node.name == "K":
+                return il.Ref(size, (last,))
+            return None
+        return il.rewrite(self.trees["value"], f)
 
     def value(self, a, y):
         """The loss of one sample with outputs ``a`` and targets ``y`` (lists of SymEngine values)."""

@@ -17,7 +17,7 @@ from .losses import ASSUMPTIONS, Loss, get_loss
 
 
 @dataclass(frozen=True)
-class _Rule:
+class Rule:
     lhs: il.Ref
     rhs: object
     ranges: list
@@ -67,14 +67,15 @@ class Network:
         self.layout = layout
         self.first = self.form.first_layer
         self.L = self.first + len(self.widths) - 1
-        self._rules = self._read_rules()
+        self.rules = self._read_rules()
         self.param_ranges = [
             (il.parse_expr(ref, f"parameter {ref}"), il.parse_ranges(rng, f"parameter {ref}"))
             for ref, rng in self.form.parameters
         ]
         self._ev = _Sizes(self)
-        self.params = self._enumerate_params()
-        self.param_names = {s: key for key, s in self.symbols.items()}
+        if self.form.equal_widths:
+            self._check_equal_widths()
+        self._symbols: dict | None = None  # enumerated on first use: a large network's kernels need none
         self._contexts: dict = {}
 
     # --- description ----------------------------------------------------------------------
@@ -142,6 +143,17 @@ class Network:
         """Evaluate a parsed index-level expression for sample ``i`` with indices bound in ``env``."""
         return self._context(i, overrides).ev.eval(tree, env)
 
+    def evaluator(self, i: int, definitions: dict):
+        """An evaluator of trees over sample ``i``'s quantities and named definitions (memoised per evaluator).
+
+        >>> from symbp.lang.scope import Definition
+        >>> net = Network([1, 1], activation="identity", output="identity", loss="half-squared-error")
+        >>> twice = Definition("twice", ("j",), [(None, il.parse_expr("2 * z[1,j]"))])
+        >>> net.evaluator(0, {"twice": twice}).eval(il.parse_expr("twice[1] - b[1,1]"), {})
+        -b[1,1] + 2*(b[1,1] + x[1]*W[1,1,1])
+        """
+        return _Defined(self._context(i, None), definitions)
+
     def outputs(self, i: int, overrides=None) -> list:
         return [self.node(i, self.form.output, (self.L, k), overrides) for k in range(1, self.width(self.L) + 1)]
 
@@ -186,12 +198,12 @@ class Network:
         return subs
 
     # --- building ---------------------------------------------------------------------------
-    def _read_rules(self) -> dict[str, list[_Rule]]:
-        rules: dict[str, list[_Rule]] = {}
+    def _read_rules(self) -> dict[str, list[Rule]]:
+        rules: dict[str, list[Rule]] = {}
         for text, ranges in self.form.equations:
             where = f"formulation {self.form.name}: {text}"
             eq = il.parse_equation(text, where)
-            rules.setdefault(eq.lhs.name, []).append(_Rule(eq.lhs, eq.rhs, il.parse_ranges(ranges, where), text))
+            rules.setdefault(eq.lhs.name, []).append(Rule(eq.lhs, eq.rhs, il.parse_ranges(ranges, where), text))
         return rules
 
     def constant(self, name):
@@ -230,16 +242,49 @@ class Network:
         except (IndexRangeError, KeyError):
             return None
 
-    def _enumerate_params(self) -> list:
-        self.symbols: dict = {}
-        for ref, ranges in self.param_ranges:
-            for env in self._range_product(ranges, {}):
-                idx = tuple(self._ev.index(i, env) for i in ref.indices)
-                if self.rule_for(ref.name, idx) is None:  # a constant such as theta[l,0,k] is not a parameter
-                    self.symbols[(ref.name, idx)] = se.Symbol(f"{ref.name}[{','.join(map(str, idx))}]")
+    @property
+    def symbols(self) -> dict:
+        """(name, indices) -> the symbol of every parameter (constants such as theta[l,0,k] excluded)."""
+        if self._symbols is None:
+            self._symbols = self._enumerate_params()
+        return self._symbols
+
+    @property
+    def params(self) -> list:
         return list(self.symbols.values())
 
-    def _range_product(self, ranges, env):
+    @property
+    def param_names(self) -> dict:
+        return {s: key for key, s in self.symbols.items()}
+
+    def integer(self, tree, env: dict) -> int:
+        """An index expression's value with the indices in ``env`` (widths, L and m known)."""
+        return self._ev.index(tree, env)
+
+    def holds(self, test, env: dict) -> bool:
+        """Whether a condition on indices holds with the indices in ``env``."""
+        return bool(self._ev.visit(test, env))
+
+    def _check_equal_widths(self):
+        where = f"formulation {self.form.name}"
+        (var, lo, hi), = il.parse_ranges(self.form.equal_widths, where)
+        layers = range(self.integer(lo, {}), self.integer(hi, {}) + 1)
+        widths = {self.width(l) for l in layers}
+        if len(widths) > 1:
+            raise UsageError(f"the {self.form.name} form needs layers {layers.start}..{layers.stop - 1} of one width, "
+                             f"got {self.architecture}")
+
+    def _enumerate_params(self) -> dict:
+        symbols: dict = {}
+        for ref, ranges in self.param_ranges:
+            for env in self.bindings(ranges, {}):
+                idx = tuple(self._ev.index(i, env) for i in ref.indices)
+                if self.rule_for(ref.name, idx) is None:  # a constant such as theta[l,0,k] is not a parameter
+                    symbols[(ref.name, idx)] = se.Symbol(f"{ref.name}[{','.join(map(str, idx))}]")
+        return symbols
+
+    def bindings(self, ranges, env):
+        """Every binding of the indices in ``ranges`` (in order, each range may use the indices before it)."""
         if not ranges:
             yield dict(env)
             return
@@ -249,10 +294,10 @@ class Network:
         except IndexRangeError:
             return
         for v in range(lo_v, hi_v + 1):
-            yield from self._range_product(rest, {**env, var: v})
+            yield from self.bindings(rest, {**env, var: v})
 
     def rule_for(self, name, idx):
-        for rule in self._rules.get(name, ()):
+        for rule in self.rules.get(name, ()):
             env = self._match(rule.lhs, idx, rule.ranges)
             if env is not None:
                 return rule, env
@@ -327,7 +372,7 @@ class _Context(SymEngineValues, il.Evaluator):
             except BaseException:
                 del self.memo[key]  # a failed evaluation leaves no cycle marker behind
                 raise
-        elif net.is_param(name, idx):
+        elif key in net.symbols:
             value = net.symbols[key]
         elif name in ("x", "y") and len(idx) == 1 and 1 <= idx[0] <= net.width(net.first if name == "x" else net.L):
             value = net.input_symbol(name, idx, self.i)
@@ -339,26 +384,60 @@ class _Context(SymEngineValues, il.Evaluator):
         return value
 
     def apply(self, node, env):
-        name, arg = node.name, node.arg
-        idx = tuple(self.index(i, env) for i in node.indices)
-        net = self.net
-        if len(idx) != 1 or name not in (net.form.activation, net.form.derivative):
-            raise ParseError(
-                f"unknown function {name}[{','.join(map(str, idx))}]; {net.form.name} knows "
-                f"{net.form.activation}[l](.) and {net.form.derivative}[l](.)"
-            )
-        act = net.activation_for(idx[0])
-        if act.elementwise:
-            u = self.ev.eval(arg, env)
-            return act.value(u) if name == net.form.activation else act.derivative(u)
-        # A vector-valued activation needs the whole layer: its argument must be z[l,j].
-        if not (isinstance(arg, il.Ref) and name == net.form.activation and len(arg.indices) == 2):
-            raise ParseError(f"{act.name} is vector-valued: write {name}[l](z[l,j]), not {name}[l] of an expression")
-        l, j = (self.ev.index(i, env) for i in arg.indices)
-        zs = [self.resolve(arg.name, (l, k)) for k in range(1, net.width(l) + 1)]
-        if not 1 <= j <= len(zs):
-            return se.Integer(0)  # no bias node on the output of a vector activation
-        return act.vector(zs)[j - 1]
+        return apply_activation(self, self.net, node, env)
+
+
+def apply_activation(ev, net: Network, node, env):
+    """A per-layer function ``g[l](u)`` or its derivative, with ``u`` evaluated by ``ev``."""
+    name, arg = node.name, node.arg
+    idx = tuple(ev.index(i, env) for i in node.indices)
+    if len(idx) != 1 or name not in (net.form.activation, net.form.derivative):
+        raise ParseError(
+            f"unknown function {name}[{','.join(map(str, idx))}]; {net.form.name} knows "
+            f"{net.form.activation}[l](.) and {net.form.derivative}[l](.)"
+        )
+    act = net.activation_for(idx[0])
+    if act.elementwise:
+        u = ev.eval(arg, env)
+        return act.value(u) if name == net.form.activation else act.derivative(u)
+    # A vector-valued activation needs the whole layer: its argument must be z[l,j].
+    if not (isinstance(arg, il.Ref) and name == net.form.activation and len(arg.indices) == 2):
+        raise ParseError(f"{act.name} is vector-valued: write {name}[l](z[l,j]), not {name}[l] of an expression")
+    l, j = (ev.index(i, env) for i in arg.indices)
+    zs = [ev.ref(arg.name, (l, k)) for k in range(1, net.width(l) + 1)]
+    if not 1 <= j <= len(zs):
+        return se.Integer(0)  # no bias node on the output of a vector activation
+    return act.vector(zs)[j - 1]
+
+
+class _Defined(SymEngineValues, il.Evaluator):
+    """Trees over one sample's quantities and named definitions, such as a derived recursion's delta."""
+
+    def __init__(self, context: _Context, definitions: dict):
+        self.context, self.definitions, self.memo = context, definitions, {}
+
+    def constant(self, name):
+        return self.context.constant(name)
+
+    def apply(self, node, env):
+        return apply_activation(self, self.context.net, node, env)
+
+    def ref(self, name, idx):
+        definition = self.definitions.get(name)
+        if definition is None:
+            return self.context.resolve(name, idx)
+        key = (name, idx)
+        if key in self.memo:
+            return self.memo[key]
+        label = f"{name}[{','.join(map(str, idx))}]"
+        if len(idx) != len(definition.indices):
+            raise ParseError(f"{name} takes {len(definition.indices)} indices, got {label}")
+        env = dict(zip(definition.indices, idx))
+        for cond, value in definition.cases:
+            if cond is None or self.visit(cond, env) is True:
+                self.memo[key] = result = self.eval(value, env)
+                return result
+        raise IndexRangeError(f"no case of {name} applies at {label}")
 
 
 def check_layers(layers) -> list[int]:
