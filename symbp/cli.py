@@ -13,14 +13,14 @@ from .calculus.prove import prove, to_text as proof_text
 from .calculus.recursions import MUTATIONS
 from .checking.check import Checker, check
 from .checking.derivation import load
-from .checking.verify import cross_check, verify
+from .checking.verify import cross_check, derived, verify
 from .errors import SymbpError, UsageError
 from .kernels.codegen import claims_against_plan, generate, write_atomic
 from .model.activations import ACTIVATIONS
-from .model.formulations import FORMS, LAYOUTS
+from .model.formulations import FORMS, LAYOUTS, get_formulation
 from .model.losses import ASSUMPTIONS, LOSSES, get_loss
 from .model.network import Network, check_layers
-from .present.report import check_json, check_text, to_json, to_text
+from .present.report import check_json, check_text, derived_text, to_json, to_text
 from .train import load_data, plot_loss, save_params, train
 
 
@@ -111,6 +111,24 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--mutate", choices=list(MUTATIONS), help="try to prove a deliberately wrong recursion")
     pr.add_argument("--no-cross-check", action="store_true", help="skip the check at concrete sizes")
     pr.add_argument("--format", default="text", choices=["text", "json"], help="output format (default: text)")
+
+    de = sub.add_parser("derive", help="derive the recursion of a formulation, check it and prove it",
+                        description="Derive the backpropagation recursion of a formulation from its forward equations "
+                                    "(a built-in form, or a derivation file's [network.formulation]), check it against "
+                                    "direct differentiation at concrete sizes and prove it for every width and depth. "
+                                    "Exit code 0: it holds and is proved; 1: it is not.")
+    de.add_argument("derivation", nargs="?", metavar="DERIVATION.toml",
+                    help="take the formulation, activations, loss and architectures from a derivation file")
+    de.add_argument("--form", default="explicit-bias", choices=list(FORMS), help="(default: explicit-bias)")
+    de.add_argument("--layout", default="output-by-input", choices=list(LAYOUTS), help="(default: output-by-input)")
+    de.add_argument("--activation", default="sigmoid", choices=_HIDDEN, help="hidden activation (default: sigmoid)")
+    de.add_argument("--output", default=None, choices=list(ACTIVATIONS), help="output activation (default: by loss)")
+    de.add_argument("--loss", default="bce", choices=list(LOSSES), help="(default: bce)")
+    de.add_argument("--sizes", action="append", default=[], metavar="WIDTHS",
+                    help="architectures to check at (repeatable; default: the file's, else 3,4,2 and 2,3,3,2)")
+    de.add_argument("--assume", action="append", default=[], choices=list(ASSUMPTIONS))
+    de.add_argument("--no-proof", action="store_true", help="check at the sizes only")
+    de.add_argument("--format", default="text", choices=["text", "json"], help="output format (default: text)")
 
     b = sub.add_parser("bench", help="benchmarks", description="Benchmarks with medians and ratios from one run.")
     b.add_argument("suite", choices=["symbolic", "kernels", "prove"], help="which benchmark")
@@ -265,6 +283,22 @@ def _prove(args) -> int:
     return 0 if proof.ok else 1
 
 
+def _derive(args) -> int:
+    sizes = [check_layers(s) for s in args.sizes]
+    if args.derivation:
+        d = load(args.derivation)
+        s = d.network
+        result = derived(d.formulation, s["activation"], s["output"], s["loss"], sizes or d.architectures, s["samples"],
+                         s["assume"], s["layout"], proof=not args.no_proof)
+    else:
+        formulation = get_formulation(args.form, args.layout)
+        default = [[3, 4, 2], [2, 3, 3, 2]] if not formulation.equal_widths else [[2, 3, 3, 3, 2]]
+        result = derived(formulation, args.activation, args.output, args.loss, sizes or default, 2, args.assume,
+                         args.layout, proof=not args.no_proof)
+    print(json.dumps(result.to_dict(), indent=2) if args.format == "json" else derived_text(result))
+    return 0 if result.ok else 1
+
+
 def _bench(args) -> int:
     if args.suite == "prove":
         results = bench.prove_all(repeats=args.repeats)
@@ -286,6 +320,7 @@ def main(argv=None) -> int:
         return 2
     try:
         commands = {"verify": _verify, "check": _check, "codegen": _codegen, "train": _train, "prove": _prove,
+                    "derive": _derive,
                     "bench": _bench}
         return commands[args.command](args)
     except SymbpError as exc:

@@ -45,6 +45,14 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class Window:
+    """An index that moves with several axes at once: offset + sum of coefficient * axis (a convolution's j+k-1)."""
+
+    terms: tuple  # ((Axis, coefficient), ...)
+    offset: int
+
+
+@dataclass(frozen=True)
 class Leaf:
     """A stored array read along ``picks``: per stored axis an (Axis, offset) (the axis's index plus a
     constant) or a fixed index value (an int). ``lows`` are the stored axes' lowest index values."""
@@ -55,7 +63,12 @@ class Leaf:
 
     @property
     def axes(self) -> tuple:
-        return tuple(p[0] for p in self.picks if not isinstance(p, int))
+        out = []
+        for p in self.picks:
+            for a in ([t[0] for t in p.terms] if isinstance(p, Window) else [] if isinstance(p, int) else [p[0]]):
+                if a not in out:
+                    out.append(a)
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -219,6 +232,7 @@ class Lowering(il.Visitor):
         self.nodes = _node_families(net)
         self._building: set = set()
         self.sample = Axis(SAMPLE_AXIS, 1, net.samples)
+        self.guarded = 0  # inside the branch of a condition on indices: a read there may be masked away
 
     def axis(self, name: str, lo: int, hi: int) -> Axis:
         return Axis(f"{name}_{next(self._count)}", lo, hi)
@@ -227,11 +241,22 @@ class Lowering(il.Visitor):
         return name in self.nodes or name in ("x", "y") or name in self.definitions
 
     def layered(self, name: str) -> bool:
-        """Whether the family's first index is the layer."""
+        """Whether the family's first index is the layer: its range reaches L (mu[l] too), or it is a fixed
+        layer of a family with more indices (a[0, k])."""
         if name in self.definitions:
             return True
-        patterns = [r.lhs for r in self.net.rules.get(name, ())] + ([self.params[name][0]] if name in self.params else [])
-        return bool(patterns) and len(patterns[0].indices) >= 2
+        patterns = [(r.lhs, r.ranges) for r in self.net.rules.get(name, ())]
+        if name in self.params:
+            patterns.append(self.params[name])
+        for ref, ranges in patterns:
+            first = ref.indices[0] if ref.indices else None
+            bounds = {v: (lo, hi) for v, lo, hi in ranges}
+            if isinstance(first, il.Name) and first.name in bounds:
+                if "L" in free_names(bounds[first.name]):
+                    return True
+            elif first is not None and len(ref.indices) >= 2:
+                return True
+        return False
 
     # --- where a family's entries come from -----------------------------------------------------------
     def sources(self, name: str, lead: tuple) -> list:
@@ -247,7 +272,7 @@ class Lowering(il.Visitor):
             if found is not None:
                 box, env = found
                 box = self._minus_rules(name, lead, box)
-                if box:
+                if box is not None:  # () is a parameter with no index past the layer (c[l])
                     out.append(("param", box, env, None))
         if name in ("x", "y") and not lead:
             width = self.net.width(self.net.first if name == "x" else self.net.L)
@@ -383,14 +408,15 @@ class Lowering(il.Visitor):
         moving = [n for n in free_names(node) if isinstance(env.get(n), Axis)]
         if not moving:
             return self.net.integer(node, ints)
-        if len(moving) == 1:
-            (a,) = moving
-            at = lambda v: self.net.integer(node, {**ints, a: v})  # noqa: E731
-            offset = at(0)
-            if at(1) - offset == 1 and at(5) - offset == 5:
-                return env[a], offset
-        raise NotProvable(f"the index {il.to_text(node)} moves with {' and '.join(moving)} at once (a convolution); "
-                          "it has no batch form yet")
+        at = lambda values: self.net.integer(node, {**ints, **values})  # noqa: E731
+        offset = at({a: 0 for a in moving})
+        coeffs = {a: at({**{b: 0 for b in moving}, a: 1}) - offset for a in moving}
+        probe = {a: 2 + k for k, a in enumerate(moving)}
+        if at(probe) != offset + sum(coeffs[a] * probe[a] for a in moving):
+            raise NotProvable(f"the index {il.to_text(node)} is not affine in {', '.join(moving)}")
+        if len(moving) == 1 and coeffs[moving[0]] == 1:
+            return env[moving[0]], offset
+        return Window(tuple((env[a], c) for a, c in sorted(coeffs.items()) if c), offset)
 
     # --- nodes ----------------------------------------------------------------------------------------
     def unknown(self, node, *args):
@@ -427,6 +453,12 @@ class Lowering(il.Visitor):
                 if not a.lo <= p <= a.hi:
                     raise NotProvable(f"{il.to_text(node)} reads {p}, outside {a.lo}..{a.hi}")
                 out.append(p)
+            elif isinstance(p, Window):
+                values = [p.offset + sum(c * (ax.lo if c > 0 else ax.hi) for ax, c in p.terms),
+                          p.offset + sum(c * (ax.hi if c > 0 else ax.lo) for ax, c in p.terms)]
+                if (values[0] < a.lo or values[1] > a.hi) and not self.guarded:
+                    raise NotProvable(f"{il.to_text(node)} reads {values[0]}..{values[1]}, outside {a.lo}..{a.hi}")
+                out.append(p)  # outside its range only under a condition that masks it
             else:
                 axis, offset = p
                 if axis.lo + offset < a.lo or axis.hi + offset > a.hi:
@@ -537,7 +569,11 @@ class Lowering(il.Visitor):
             mask = self.mask(node.test, env)
             if isinstance(mask, Const):
                 return self.visit(node.then if mask.value else node.orelse, env)
-            then, orelse = self.visit(node.then, env), self.visit(node.orelse, env)
+            self.guarded += 1
+            try:
+                then, orelse = self.visit(node.then, env), self.visit(node.orelse, env)
+            finally:
+                self.guarded -= 1
             one = Const(Fraction(1))
             return Map("+", (Map("*", (mask, then), _union(mask, then)),
                              Map("*", (Map("-", (one, mask), mask.axes), orelse), _union(mask, orelse))),
@@ -630,8 +666,9 @@ class _Evaluator:
         out = {}
         for point in self._points(axes):
             at = dict(zip(axes, point))
-            key = tuple(p if isinstance(p, int) else at[p[0]] + p[1] for p in e.picks)
-            out[point] = stored[key]
+            key = tuple(p if isinstance(p, int) else p.offset + sum(c * at[a] for a, c in p.terms)
+                        if isinstance(p, Window) else at[p[0]] + p[1] for p in e.picks)
+            out[point] = stored.get(key, se.Integer(0))  # only a masked window reads outside its array
         return axes, out
 
     def _parts(self, args, axes):
@@ -733,5 +770,5 @@ def matrix_gradient(net: Network, mutation: str | None = None) -> dict:
     return out
 
 
-__all__ = ["Act", "Axis", "Call", "Concat", "Const", "Leaf", "Lowering", "Map", "Mask", "Program", "Reduce",
+__all__ = ["Act", "Axis", "Call", "Concat", "Const", "Leaf", "Window", "Lowering", "Map", "Mask", "Program", "Reduce",
            "SAMPLE", "SAMPLE_AXIS", "Scalar", "Where", "broadcast", "lower", "matrix_gradient"]

@@ -41,6 +41,8 @@ from .recursions import MUTATIONS, recursion
 from .reduce import reduce
 
 POS = {"positive": True, "integer": True}
+RESIDUAL_LIMIT = 400  # tree nodes: a larger residual is not handed to SymPy (it stays refused, with its size)
+SIMPLIFY_LIMIT = 200  # SymPy operations: larger closed forms are not simplified (they stay refused)
 
 
 @dataclass
@@ -307,16 +309,22 @@ class Prover:
         return False
 
     def closed(self, residual, ctx):
-        """What the tree simplifier leaves, reduced by SymPy: closed forms, and sum_k y_k = 1 where assumed."""
+        """What the tree simplifier leaves, reduced by SymPy: closed forms, and sum_k y_k = 1 where assumed.
+
+        A residual too large for SymPy's expansion in reasonable time is refused as it is, never assumed 0.
+        """
+        size = sum(1 for _ in il.walk(residual))
+        if size > RESIDUAL_LIMIT:
+            raise NotProvable(f"what remains ({size} nodes) is too large to reduce further; it may still be 0")
         box = {}
         for var, (lo, hi) in ctx.items():
             box[self.alg.ix.symbol(var)] = (self.alg.index(lo, {}, box), self.alg.index(hi, {}, box))
         expr = self.alg.normalize(self.alg.eval(residual, {}, box))
         ones = (sp.IndexedBase("y"), self.alg.width(self.alg.L, box)) if "sum-y-is-1" in self.assumptions else None
         expr = reduce(expr, box, ones)
-        if expr != 0:
+        if expr != 0 and sp.count_ops(expr) <= SIMPLIFY_LIMIT:
             expr = reduce(sp.simplify(expr), box, ones, closed=True)
-        if expr != 0 and not expr.has(sp.Sum, sp.Piecewise):
+        if expr != 0 and not expr.has(sp.Sum, sp.Piecewise) and sp.count_ops(expr) <= SIMPLIFY_LIMIT:
             expr = sp.simplify(expr.rewrite(sp.exp))
         return expr
 

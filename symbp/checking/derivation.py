@@ -23,7 +23,8 @@ EXPECTATIONS = ("holds", "fails", "error")
 _TOP = {"title", "source", "notation", "network", "define", "claim"}
 _NETWORK = {"form", "layout", "activation", "output", "loss", "samples", "assume", "architectures",
             "aliases", "constants", "formulation"}
-_FORMULATION = {"name", "first_layer", "node_low", "size", "activation", "derivative", "equations", "parameters"}
+_FORMULATION = {"name", "first_layer", "node_low", "size", "activation", "derivative", "equations", "parameters",
+                "delta", "output", "equal_widths"}
 _DEFINE = {"name", "indices", "cases", "matrix", "note"}
 _CLAIM = {"id", "statement", "ranges", "form", "shape", "expect", "note", "architectures", "assume",
           "activation", "output", "loss", "all_widths"}
@@ -204,10 +205,12 @@ class _Loader:
         except (KeyError, TypeError):
             self.fail("formulation equations and parameters are tables with equation/parameter and ranges", key="equations")
         f = Formulation(
-            name=str(custom.get("name", "custom")), description="from the derivation file", family="custom",
+            name=str(custom.get("name", "custom")), description="from the derivation file",
             first_layer=int(custom.get("first_layer", base.first_layer)), node_low=int(custom.get("node_low", base.node_low)),
             size=str(custom.get("size", base.size)), activation=str(custom.get("activation", base.activation)),
             derivative=str(custom.get("derivative", base.derivative)), equations=eqs, parameters=params,
+            delta=str(custom.get("delta", base.delta)), output=str(custom.get("output", base.output)),
+            equal_widths=str(custom.get("equal_widths", "")),
         )
         for (text, ranges), read in [*((e, il.parse_equation) for e in eqs), *((p, il.parse_expr) for p in params)]:
             try:

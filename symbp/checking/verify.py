@@ -12,10 +12,11 @@ from ..calculus.batch import matrix_gradient
 from ..calculus.derive import DELTA
 from ..calculus.direct import d_loss_d_nodes, directional_derivative, loss_gradient, normalize
 from ..calculus.equivalence import Engine
-from ..calculus.prove import Proof
+from ..calculus.prove import Proof, prove
 from ..errors import SymbpError
 from ..model.activations import Activation
-from ..model.losses import PAIRINGS
+from ..model.formulations import Formulation
+from ..model.losses import PAIRINGS, get_loss
 from ..model.network import Network
 from ..verdicts import Counterexample, Report, Verdict
 
@@ -243,3 +244,50 @@ def cross_check(proof: Proof, mutation: str | None = None) -> list:
         holds = verify(net, assume, mutation, points=2, shrink=False).ok  # an out-of-range mutation is an error: not ok
         out.append({"architecture": net.architecture, "holds": holds, "agrees": holds == proved})
     return out
+
+
+@dataclass
+class Derived:
+    """A formulation's derived recursion, checked at concrete sizes and proved for every width and depth."""
+
+    formulation: str
+    statements: list
+    reports: list  # one Report per architecture
+    proof: Proof | None = None
+    error: str = ""  # why the recursion could not be derived
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and all(r.ok for r in self.reports) and (self.proof is None or self.proof.ok)
+
+    def to_dict(self) -> dict:
+        return {"formulation": self.formulation, "recursion": self.statements, "error": self.error or None,
+                "checks": [{"network": r.network, "verdicts": [v.to_dict() for v in r.verdicts]} for r in self.reports],
+                "proof": self.proof.to_dict() if self.proof else None, "ok": self.ok}
+
+
+def derived(formulation: Formulation, activation: str, output: str | None, loss: str, architectures, samples=2,
+            assumptions=(), layout: str = "output-by-input", proof: bool = True) -> Derived:
+    """symbp's recursion for a formulation: derived from its equations, verified at each architecture against
+    direct differentiation, and proved for every width and depth.
+
+    >>> from symbp.model.formulations import get_formulation
+    >>> d = derived(get_formulation("residual"), "tanh", None, "half-squared-error", [[2, 3, 3, 3, 2]], proof=False)
+    >>> d.ok, d.statements[3]
+    (True, 'delta[l, j] = gprime[l](z[l, j]) * sum(delta[l + 1, k] * W[l + 1, k, j], (k, 1, n[l + 1])) + gprime[l](z[l, j]) * delta[l + 2, j]  otherwise')
+    """
+    output = output or get_loss(loss).default_output
+    nets = [Network(list(widths), activation, output, loss, formulation.name, layout, samples, formulation=formulation)
+            for widths in architectures]
+    try:
+        recursion, _ = rec.recursion_of(nets[0])
+    except SymbpError as exc:
+        return Derived(formulation.name, [], [], error=str(exc))
+    statements = [s for s in recursion.statements if s.startswith(DELTA)] + [
+        f"d(J)/d({il.to_text(g.ref)}) = 1/m * samplesum({il.to_text(g.value)}, (i, 1, m))" for g in recursion.gradients.values()]
+    reports = [verify(net, assumptions) for net in nets]
+    result = Derived(formulation.name, statements, reports)
+    if proof:
+        result.proof = prove(activation, output, loss, formulation=formulation,
+                             assumptions=assumptions if assumptions else None)
+    return result

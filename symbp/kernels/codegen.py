@@ -21,7 +21,7 @@ from ..calculus.direct import loss_gradient
 from ..calculus.equivalence import Engine
 from ..checking.check import index_envs
 from ..checking.claims import Evaluator
-from ..errors import UsageError
+from ..errors import SymbpError, UsageError
 from ..model.formulations import Formulation, get_formulation
 from ..model.network import Network
 from ..verdicts import Counterexample, Verdict
@@ -32,22 +32,38 @@ DTYPES = ("float64", "float32")
 CHECK_DEPTH = 6  # the deepest network the checks before printing build (every layer of it is checked)
 
 
-def check_widths(depth: int, form: Formulation) -> list[list[int]]:
-    """Two small architectures of the requested depth (at most CHECK_DEPTH layers), hidden layers of one width."""
-    depth = min(depth, CHECK_DEPTH)
-    return [[2] + [3] * (depth - 2) + [2], [3] + [2] * (depth - 2) + [3]]
+def check_widths(layers, form: Formulation) -> list[list[int]]:
+    """Small architectures to check kernels at: the requested one where it is small, and two of its depth (at
+    most CHECK_DEPTH layers, hidden layers of one width) where the formulation's equations allow them."""
+    depth = min(len(layers), CHECK_DEPTH)
+    candidates = [[2] + [3] * (depth - 2) + [2], [3] + [2] * (depth - 2) + [3]]
+    if len(layers) <= CHECK_DEPTH and max(layers) <= 8:
+        candidates.insert(0, list(layers))
+    out = []
+    for widths in candidates:
+        if widths in out or len(out) == 2:
+            continue
+        try:  # a convolution fixes each width by the one before: other widths name nodes it does not have
+            Network(widths, "identity", "identity", "half-squared-error", formulation=form).J
+        except SymbpError:
+            continue
+        out.append(widths)
+    if not out:
+        raise UsageError(f"no small architecture of depth {depth} fits the {form.name} equations to check the "
+                         "kernels at; give --layers with widths of at most 8")
+    return out
 
 
-def check_plan(hidden: str, output: str, loss: str, form: str = "explicit-bias", samples: int = 2, depth: int = 3,
+def check_plan(hidden: str, output: str, loss: str, form: str = "explicit-bias", samples: int = 2, layers=(2, 3, 2),
                formulation: Formulation | None = None, layout: str = "output-by-input") -> list[Verdict]:
     """The plan and the printed module, on small networks, against direct differentiation.
 
-    >>> [v.verdict for v in check_plan("tanh", "softmax", "cross-entropy", "explicit-bias")]
+    >>> [v.verdict for v in check_plan("tanh", "softmax", "cross-entropy", "explicit-bias", layers=[3, 4, 2])]
     ['holds', 'holds', 'holds', 'holds', 'holds', 'holds']
     """
     formulation = formulation or get_formulation(form, layout)
     verdicts = []
-    for widths in check_widths(depth, formulation):
+    for widths in check_widths(list(layers), formulation):
         net = Network(widths, hidden, output, loss, form, layout, samples=samples, formulation=formulation)
         plan = build_plan(net)
         assume = {"sum-y-is-1"} if plan.assumptions else set()
@@ -188,7 +204,7 @@ def generate(layers, activation="sigmoid", output=None, loss="bce", form="explic
         raise UsageError(f"--dtype must be one of: {', '.join(DTYPES)}; got {dtype!r}")
     net = Network(layers, activation, output, loss, form, layout, formulation=formulation)
     plan = build_plan(net)  # raises for what has no code (generic activations)
-    verdicts = check_plan(net.hidden.name, net.output.name, net.loss.name, form, depth=len(net.widths),
+    verdicts = check_plan(net.hidden.name, net.output.name, net.loss.name, form, layers=net.widths,
                           formulation=net.form, layout=layout)
     failed = [v for v in verdicts if v.verdict != "holds"]
     if failed:

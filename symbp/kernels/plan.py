@@ -33,6 +33,7 @@ class Plan:
     gradients: dict = field(default_factory=dict)  # key -> gradient array name
     inputs: dict = field(default_factory=dict)  # 'X' / 'Y' -> stored array name
     output: tuple = ()  # (array name, first position of the outputs 1..n_L on its last axis)
+    init: dict = field(default_factory=dict)  # key -> ("normal", fan_in) | ("ones",) | ("zeros",)
     formulas: list = field(default_factory=list)
     assumptions: tuple = ()
     folded: bool = True  # s multiplies the base case (else every gradient)
@@ -95,6 +96,7 @@ def build_plan(net: Network, rec: Recursion | None = None) -> Plan:
         stored = next(name for name, (kind, fam, ld) in program.stored.items() if kind == "param" and fam == family
                       and ld == lead)
         plan.params[key] = stored
+        plan.init[key] = init_rule(net, family, lead)
     for name, (kind, family, _) in program.stored.items():
         if kind == "input":
             plan.inputs["X" if family == "x" else "Y"] = name
@@ -110,6 +112,81 @@ def build_plan(net: Network, rec: Recursion | None = None) -> Plan:
                              f"{pairing.stable} with u = {net.form.delta}[L, .]")
     plan.assumptions = ("Y one-hot (rows sum to 1)",) if pairing is not None and pairing.assumptions else ()
     return plan
+
+
+def init_rule(net: Network, family: str, lead: tuple) -> tuple:
+    """How to draw a parameter: a factor of a node inside a sum is a weight, N(0, 1/fan_in) with fan_in the
+    sum's length; a factor of a node outside a sum a scale (1); anything else, added, a bias (0)."""
+    nodes = {name for name in net.rules if name not in ("x", "y")}
+    for name, rules in net.rules.items():
+        for rule in rules:
+            found = _factor_of_node(rule.rhs, family, nodes | {"x"}, None)
+            if found is None:
+                continue
+            if found == "scale":
+                return ("ones",)
+            layer_var = rule.lhs.indices[0].name if rule.lhs.indices and isinstance(rule.lhs.indices[0], il.Name) else None
+            env = {layer_var: lead[0] + _layer_shift(rule, family)} if layer_var and lead else {}
+            try:
+                lo, hi = (net.integer(b, env) for b in found)
+            except Exception:  # a bound that needs more than the layer: the width above stands for it
+                return ("normal", max(1, net.width(lead[0]) if lead else 1))
+            return ("normal", max(1, hi - lo + 1))
+    return ("zeros",)
+
+
+def _layer_shift(rule, family) -> int:
+    """The layer of a rule's node minus the layer index of ``family`` in it (theta[l-1] in z[l]: 1)."""
+    for node in il.walk(rule.rhs):
+        if isinstance(node, il.Ref) and node.name == family and node.indices and rule.lhs.indices:
+            d = il.BinOp("-", rule.lhs.indices[0], node.indices[0])
+            names = {n.name for n in il.walk(d) if isinstance(n, il.Name)}
+            try:
+                return int(_difference(d, names))
+            except ValueError:
+                return 0
+    return 0
+
+
+def _difference(tree, names) -> int:
+    """An index difference such as l - (l - 1), evaluated with every name at 0 (it is a constant)."""
+    if isinstance(tree, il.Num):
+        return int(tree.value)
+    if isinstance(tree, il.Name):
+        return 0
+    if isinstance(tree, il.BinOp) and tree.op in "+-":
+        a, b = _difference(tree.left, names), _difference(tree.right, names)
+        return a + b if tree.op == "+" else a - b
+    if isinstance(tree, il.Neg):
+        return -_difference(tree.operand, names)
+    raise ValueError("not a constant difference")
+
+
+def _factor_of_node(tree, family, nodes, bounds):
+    """The bounds of the sum around ``family`` where it multiplies a node ("scale" outside a sum), else None."""
+    if isinstance(tree, il.Sum):
+        return _factor_of_node(tree.body, family, nodes, (tree.lo, tree.hi))
+    if isinstance(tree, il.BinOp) and tree.op == "*":
+        factors = _product(tree)
+        has_param = any(isinstance(f, il.Ref) and f.name == family for f in factors)
+        has_node = any(isinstance(n, il.Ref) and n.name in nodes for f in factors for n in il.walk(f)
+                       if not (isinstance(f, il.Ref) and f.name == family))
+        if has_param and has_node:
+            return bounds if bounds is not None else "scale"
+    for child in ([getattr(tree, f) for f in tree.__dataclass_fields__] if hasattr(tree, "__dataclass_fields__") else
+                  tree if isinstance(tree, tuple) else []):
+        if isinstance(child, (str, Fraction)):
+            continue
+        found = _factor_of_node(child, family, nodes, bounds)
+        if found is not None:
+            return found
+    return None
+
+
+def _product(tree) -> list:
+    if isinstance(tree, il.BinOp) and tree.op == "*":
+        return _product(tree.left) + _product(tree.right)
+    return [tree]
 
 
 def _equations(net: Network) -> list:

@@ -17,7 +17,7 @@ import sympy
 import symengine as se
 from sympy.printing.numpy import NumPyPrinter as SymPyNumPyPrinter
 
-from ..calculus.batch import SAMPLE_AXIS, Act, Axis, Call, Const, Leaf, Map, Reduce, Scalar
+from ..calculus.batch import SAMPLE_AXIS, Act, Axis, Call, Const, Leaf, Map, Reduce, Scalar, Window
 from ..lang.visitor import Visitor
 from ..model.activations import ACTIVATIONS, Activation
 from ..model.functions import FUNCTIONS, Formula
@@ -215,6 +215,8 @@ class ArrayPrinter(Visitor):
         return e.name, ()
 
     def visit_Leaf(self, e):
+        if any(isinstance(p, Window) for p in e.picks):
+            return self.gather(e)
         index, axes = [], []
         for pick, low in zip(e.picks, e.lows):
             if isinstance(pick, int):
@@ -231,6 +233,30 @@ class ArrayPrinter(Visitor):
         while index and index[-1] == ":":
             index.pop()
         return (f"{e.name}[{', '.join(index)}]" if index else e.name), tuple(axes)
+
+    def gather(self, e):
+        """A read whose index moves with several axes (a convolution): index grids, clipped into the array (a
+        read outside it is masked away by the condition around it)."""
+        axes = e.axes
+        stored = self.plan.program.storage[e.name]
+
+        def grid(a):
+            """Index values of axis ``a`` as positions from its first (the batch's size is known at run time)."""
+            shape = ["1"] * len(axes)
+            shape[axes.index(a)] = "-1"
+            return f"{self.module}.arange({self.size(a)}).reshape({', '.join(shape)})"
+        index = []
+        for pick, low, s in zip(e.picks, e.lows, stored):
+            if isinstance(pick, int):
+                index.append(str(pick - low))
+            elif isinstance(pick, Window):  # positions: value - low, each axis counted from its own first value
+                value = " + ".join(f"{c} * {grid(a)}" for a, c in pick.terms)
+                start = pick.offset + sum(c * a.lo for a, c in pick.terms) - low
+                index.append(f"{self.module}.clip({value} + {start}, 0, {s.size - 1})")
+            else:
+                axis, offset = pick
+                index.append(f"{grid(axis)} + {axis.lo + offset - low}" if axis.lo + offset - low else grid(axis))
+        return f"{e.name}[{', '.join(index)}]", axes
 
     def visit_Map(self, e):
         softmax = self.softmax(e)
@@ -390,7 +416,7 @@ def _full(leaf, program) -> bool:
         return False
     stored = program.storage.get(leaf.name, ())
     return len(leaf.picks) == len(stored) and all(
-        not isinstance(p, int) and p[1] == 0 and p[0].lo == a.lo and p[0].hi == a.hi for p, a in zip(leaf.picks, stored))
+        isinstance(p, tuple) and p[1] == 0 and p[0].lo == a.lo and p[0].hi == a.hi for p, a in zip(leaf.picks, stored))
 
 
 def _factors(e) -> list:
@@ -486,14 +512,15 @@ def module_source(plan: Plan, dtype: str, docs: str, printer_class=None) -> str:
     if constants:
         lines += ["", "# constants of the formulation, computed once", *constants, ""]
     lines += ["", "def init_params(seed=0):",
-              '    """Every parameter: weights drawn from N(0, 1/fan_in), one-index parameters (biases) 0."""',
+              '    """Weights (a parameter times a node in a sum) drawn from N(0, 1/fan_in), scales 1, biases 0."""',
               "    rng = np.random.default_rng(seed)", "    params = {}"]
     for key, name in plan.params.items():
         shape = tuple(a.size for a in storage[name])
-        if len(shape) >= 2:
-            lines.append(f"    params[{key!r}] = (rng.standard_normal({shape!r}) / np.sqrt({shape[-1]})).astype(DTYPE)")
+        rule = plan.init.get(key, ("zeros",))
+        if rule[0] == "normal":
+            lines.append(f"    params[{key!r}] = (rng.standard_normal({shape!r}) / np.sqrt({rule[1]})).astype(DTYPE)")
         else:
-            lines.append(f"    params[{key!r}] = np.zeros({shape!r}, dtype=DTYPE)")
+            lines.append(f"    params[{key!r}] = np.{rule[0]}({shape!r}, dtype=DTYPE)")
     lines += ["    return params", ""]
     inputs = [f"    {X} = X"] if X else []
     targets = [f"    {Y} = Y"] if Y else []

@@ -18,7 +18,6 @@ class Formulation:
 
     name: str
     description: str
-    family: str  # which closed-form recursion applies: "explicit-bias" or "bias-node"
     first_layer: int  # the input layer's number
     node_low: int  # the lowest node index on a layer (0 where node 0 is a bias node)
     size: str  # the name of the layer widths: n[l] or S[l]
@@ -35,7 +34,6 @@ class Formulation:
 EXPLICIT_BIAS = Formulation(
     name="explicit-bias",
     description="z^l_j = b^l_j + sum_k W^l_{j,k} a^{l-1}_k, a^l = g^l(z^l); W^l is n_l x n_{l-1} (output-by-input)",
-    family="explicit-bias",
     first_layer=0,
     node_low=1,
     size="n",
@@ -69,7 +67,6 @@ BIAS_NODE = Formulation(
         "Brawer eq (5): z^l_j = sum_{k=0}^{S_{l-1}} theta^(l-1)_{j,k} h^(l-1)(z^(l-1)_k) C^(l-1)_{j,k}, "
         "node 0 a bias node, theta_{0,k} = I(k,0) (6), C_{j,k} = 1/h^l(1) for k = 0 else 1 (7), h^1 the identity"
     ),
-    family="bias-node",
     first_layer=1,
     node_low=0,
     size="S",
@@ -92,7 +89,6 @@ RESIDUAL = replace(
     name="residual",
     description="z^l_j = b^l_j + sum_k W^l_{j,k} a^{l-1}_k + a^{l-2}_j on the hidden layers l = 3..L-1, "
                 "a^l = g^l(z^l); every hidden layer has the same width",
-    family="residual",
     equations=(
         EXPLICIT_BIAS.equations[0],
         ("z[l,j] = b[l,j] + sum(W[l,j,k] * a[l-1,k], (k, 1, n[l-1])) + (a[l-2,j] if 3 <= l <= L - 1 else 0)",

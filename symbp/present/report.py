@@ -83,3 +83,25 @@ def check_text(title: str, path: str, verdicts) -> str:
     ok = sum(v.as_expected for v in verdicts)
     lines.append(f"\n{ok} of {len(verdicts)} verdicts as expected")
     return "\n".join(lines)
+
+
+def derived_text(d) -> str:
+    """The derived recursion, then each architecture's checks in one line each, then the proof's steps."""
+    lines = [f"The recursion of the formulation {d.formulation}, derived from its equations:"]
+    if d.error:
+        return "\n".join(lines + [f"  cannot be derived: {d.error}"])
+    lines += [f"  {s}" for s in d.statements]
+    for report in d.reports:
+        held = sum(v.verdict == "holds" for v in report.verdicts)
+        lines.append(f"\nchecked against direct differentiation on {report.network}: {held} of {len(report.verdicts)} hold")
+        lines += [f"  {v.id}: {v.verdict}" + (f" ({v.note})" if v.verdict == "error" else "")
+                  for v in report.verdicts if v.verdict != "holds"]
+    if d.proof is not None:
+        proved = [s for s in d.proof.steps if s.verdict == "holds"]
+        lines.append(f"\nfor every width and depth: {'proved' if d.proof.ok else 'not proved'} "
+                     f"({len(proved)} of {len(d.proof.steps)} steps, {d.proof.seconds:.1f} s)")
+        for s in d.proof.steps:
+            if s.verdict != "holds":
+                why = s.counterexample.left if s.counterexample else s.note
+                lines.append(f"  refused: {s.id}: {s.statement}\n    {why}")
+    return "\n".join(lines)
