@@ -1,11 +1,19 @@
 """Deciding whether two expressions are equal, and saying how it was decided.
 
 Exact: where the difference is a rational function of symbols and applications of the generic
-``h``/``hprime`` (no exp, log or piecewise), its numerator must expand to 0; that is a proof.
-Otherwise, randomized identity testing: both sides are evaluated at several independent random
-points with 200-bit (about 60-digit) arithmetic, so a float rounding error can neither pass nor
-fail a claim. The generic ``h`` is replaced at each point by a random function (a polynomial plus
-an exponential term) and ``hprime`` by its derivative.
+``h``/``hprime`` (no exp, log or piecewise), its numerator must expand to 0; that is a proof. The
+exact test writes the expressions out as trees, so it is tried only where that stays small: both
+sides at most ``EXACT_LIMIT`` nodes as trees and the expanded numerator at most ``EXACT_LIMIT`` terms
+(bounds computed over the DAG in one pass); beyond that, and wherever it does not prove equality,
+randomized identity testing decides.
+
+Randomized identity testing: both sides are evaluated at several independent random points with
+200-bit (about 60-digit) arithmetic, so a float rounding error can neither pass nor fail a claim.
+Every number is carried at 200 bits: the random point, and exact constants such as sqrt(2), pi,
+E, erf(1/2) or 2^(2/3), which are evaluated at 200 bits where they occur. The generic ``h`` is
+replaced at each point by a random function (a polynomial plus an exponential term) and ``hprime``
+by its derivative. Each distinct sub-expression is evaluated once per point, and the values are
+kept for every later comparison at that point (expressions over one network share most nodes).
 """
 from __future__ import annotations
 
@@ -14,11 +22,11 @@ from dataclasses import dataclass, field
 
 import symengine as se
 
-from .dag import transform
+from .dag import RELATIONS, key, rebuild, substitute, transform
 
 BITS = 200  # working precision of the numeric test (about 60 significant digits)
 TOLERANCE_BITS = 150  # a relative residual below 2^-150 (about 1e-45) counts as zero
-EXACT_LIMIT = 4000  # DAG nodes beyond which expansion is not attempted
+EXACT_LIMIT = 20000  # tree nodes of both sides, and terms of the expanded numerator, for the exact test
 _POLY_NODES = {"Add", "Mul", "Pow", "Symbol", "Dummy", "FunctionSymbol"}
 
 
@@ -59,29 +67,38 @@ class Engine:
             values = {s: v.evalf(BITS, real=True) if hasattr(v, "evalf") else v for s, v in sample(rng).items()}
             c = [se.RealMPFR(str(rng.uniform(-1, 1)), BITS) for _ in range(5)]
             self._points.append((values, c, {}, random.Random(rng.random())))
+        self._trees: dict = {}  # key -> size as a tree, capped: what the exact test would write out
+        self._terms: dict = {}  # key -> bounds on the terms of numerator and denominator, or None
 
     def compare(self, lhs, rhs) -> Evidence:
         lhs, rhs = se.sympify(lhs), se.sympify(rhs)
-        if self.exact:
-            verdict = self._exact(lhs - rhs)
-            if verdict:
-                return Evidence(True, "exact")
+        if self.exact and self._exact(lhs, rhs):
+            return Evidence(True, "exact")
         return self._numeric(lhs, rhs)
 
     # --- exact -----------------------------------------------------------------------------
-    def _exact(self, diff) -> bool:
+    def _exact(self, lhs, rhs) -> bool:
+        if key(lhs) == key(rhs):  # the same expression, however it was built
+            return True
+        if self._tree(lhs) + self._tree(rhs) > EXACT_LIMIT:
+            return False
+        diff = lhs - rhs
         if self.substitutions:
-            diff = diff.subs(self.substitutions)
+            diff = substitute(diff, self.substitutions)
         if diff == 0:
             return True
-        if not _polynomial_kind(diff, EXACT_LIMIT):
+        bounds = transform(diff, _terms_leaf, _terms_node, self._terms)
+        if bounds is None or bounds[0] > EXACT_LIMIT:
             return False
         numer, _ = diff.as_numer_denom()
         return se.expand(numer) == 0
 
+    def _tree(self, expr) -> int:
+        return transform(expr, lambda e: 1, lambda e, sizes: min(EXACT_LIMIT + 1, 1 + sum(sizes)), self._trees)
+
     # --- numeric ---------------------------------------------------------------------------
     def value(self, expr, k: int):
-        """The value of ``expr`` at point ``k``."""
+        """The value of ``expr`` at point ``k``, every number in it at 200 bits."""
         values, c, cache, extra = self._points[k]
 
         def leaf(e):
@@ -94,7 +111,7 @@ class Engine:
                 return values[e]
             if e in (se.true, se.false):
                 return e
-            return e.evalf(BITS, real=True)  # constants such as E
+            return e.evalf(BITS, real=True)  # constants such as E and pi
 
         return transform(expr, leaf, lambda e, args: _eval_node(e, args, c), cache)
 
@@ -111,33 +128,42 @@ class Engine:
         return worst
 
 
-def _polynomial_kind(expr, limit: int) -> bool:
-    """Whether ``expr`` is small (at most ``limit`` distinct nodes) and built of +, *, integer powers,
-    symbols, rationals and the generic h/hprime only; stops at the first node that is not."""
-    seen, stack = set(), [expr]
-    while stack:
-        e = stack.pop()
-        if e in seen:
-            continue
-        seen.add(e)
-        if len(seen) > limit:
-            return False
-        kind = type(e).__name__
-        if e.is_Number:
-            if not e.is_Rational:
-                return False
-            continue
-        if kind not in _POLY_NODES:
-            return False
-        if kind == "FunctionSymbol" and e.get_name() not in ("h", "hprime"):
-            return False
-        if kind == "Pow" and not e.args[1].is_Integer:
-            return False
-        stack.extend(e.args)
-    return True
+# --- the exact test's bounds ----------------------------------------------------------------------
+def _terms_leaf(e):
+    """(numerator terms, denominator terms) of an atom, or None outside rational functions."""
+    if e.is_Number:
+        return (1, 1) if e.is_Rational else None
+    return (1, 1) if type(e).__name__ in _POLY_NODES else None
 
 
-_RELATIONS = {"LessThan": se.Le, "StrictLessThan": se.Lt, "Equality": se.Eq, "Unequality": se.Ne}
+def _terms_node(e, args):
+    """Bounds on the terms of the expanded numerator and denominator (``as_numer_denom`` then ``expand``)."""
+    kind = type(e).__name__
+    if kind == "FunctionSymbol":  # h(u) and hprime(u) are atoms of the polynomial
+        return (1, 1) if e.get_name() in ("h", "hprime") and all(a is not None for a in args) else None
+    if kind not in _POLY_NODES or any(a is None for a in args):
+        return None
+    cap = EXACT_LIMIT + 1
+    if kind == "Add":
+        denominator = _capped_product([d for _, d in args], cap)
+        numerator = sum(_capped_product([n] + [d for j, (_, d) in enumerate(args) if j != i], cap)
+                        for i, (n, _) in enumerate(args))
+        return min(cap, numerator), denominator
+    if kind == "Mul":
+        return _capped_product([n for n, _ in args], cap), _capped_product([d for _, d in args], cap)
+    exponent = e.args[1]  # Pow
+    if not exponent.is_Integer:
+        return None
+    (n, d), p = args[0], int(exponent)
+    n, d = (n, d) if p >= 0 else (d, n)
+    return min(cap, n ** abs(p)) if n > 1 else 1, min(cap, d ** abs(p)) if d > 1 else 1
+
+
+def _capped_product(values, cap):
+    out = 1
+    for v in values:
+        out = min(cap, out * v)
+    return out
 
 
 def _eval_node(e, args, c):
@@ -149,14 +175,17 @@ def _eval_node(e, args, c):
             return c[0] + c[1] * u + c[2] * u**2 + c[3] * se.exp(c[4] * u)
         if name == "hprime":
             return c[1] + 2 * c[2] * u + c[3] * c[4] * se.exp(c[4] * u)
-    if kind in _RELATIONS:
-        return _RELATIONS[kind](*args)
+    if kind in RELATIONS:
+        return RELATIONS[kind](*args)
     if kind == "Piecewise":
         for value, cond in zip(args[0::2], args[1::2]):
             if cond == se.true:
                 return value
         raise ValueError(f"no branch of {e} applies at the random point")
-    return e.func(*args)
+    v = rebuild(e, args)
+    # an operation on exact numbers can stay exact and symbolic (sqrt(2), erf(1/2), 2^(2/3)):
+    # its value is taken at 200 bits here, or a later float conversion would round it to 53
+    return v if v.is_Number or v in (se.true, se.false) else v.evalf(BITS, real=True)
 
 
 def _finite(v) -> bool:
