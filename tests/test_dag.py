@@ -6,20 +6,14 @@ from symbp.calculus import dag
 from symbp.calculus.equivalence import Engine
 from symbp.model.activations import h, h_prime
 
+from helpers import tangle
+
 x, y, z = se.symbols("x y z")
-
-
-def _tangle(base, depth):
-    """Every level reads both nodes of the level below: 2^depth paths, 2 depth distinct nodes."""
-    a, b = base, base + 1
-    for _ in range(depth):
-        a, b = se.sin(a) + se.cos(b), se.cos(a) * se.sin(b)
-    return a
 
 
 def test_key_is_equal_exactly_when_the_expressions_are():
     assert dag.key(x + y) == dag.key(y + x) and dag.key(se.exp(x) * y) == dag.key(y * se.exp(x))
-    assert dag.key(_tangle(x, 50)) == dag.key(_tangle(z, 50).xreplace({z: x}))  # built apart
+    assert dag.key(tangle(x, 50)) == dag.key(tangle(z, 50).xreplace({z: x}))  # built apart
     assert hash(x + y) == hash(2 * x + 2 * y) and dag.key(x + y) != dag.key(2 * x + 2 * y)
     assert dag.key(se.Integer(2) * x) != dag.key(se.RealDouble(2.0) * x)  # a float is not silently exact
     assert dag.key(h(x)) != dag.key(h_prime(x)) and dag.key(x**2) != dag.key(2**x)
@@ -37,7 +31,7 @@ def test_key_survives_temporary_objects_and_the_tables_starting_over(monkeypatch
 
 
 def test_walks_visit_each_distinct_node_once():
-    e = _tangle(x, 40)
+    e = tangle(x, 40)
     order = dag.topological(e)
     assert len(order) == len({k for _, k, _, _ in order}) < 10 * 40
     calls = []
@@ -54,8 +48,8 @@ def test_substitute_rebuilds_only_above_a_replaced_atom():
 
 
 def test_substitute_on_a_deep_dag():
-    e = dag.substitute(_tangle(z, 60), {z: x})
-    assert dag.key(e) == dag.key(_tangle(x, 60))
+    e = dag.substitute(tangle(z, 60), {z: x})
+    assert dag.key(e) == dag.key(tangle(x, 60))
 
 
 FUNCTIONS = [se.exp, se.log, se.tanh, se.sin, se.erf, se.sqrt, lambda u: 1 / (1 + se.exp(-u)), lambda u: u**3,
@@ -131,11 +125,11 @@ def test_a_mark_keeps_a_named_sum_apart():
 
 
 def test_reverse_on_a_deep_dag_is_a_dag_of_about_the_same_size():
-    e = _tangle(x, 60)
+    e = tangle(x, 60)
     d = dag.reverse(e, [x])[x]
     assert len(dag.topological(d)) < 40 * len(dag.topological(e))
     eng = Engine(lambda rng: {x: se.Rational(rng.randint(1, 999), 1000)}, exact=False)
-    small = _tangle(x, 8)
+    small = tangle(x, 8)
     assert eng.compare(dag.reverse(small, [x])[x], small.diff(x)).equal
     v = eng.value(d, 0)
     assert v.is_Number

@@ -5,6 +5,8 @@ import symengine as se
 
 from symbp.calculus.equivalence import BITS, EXACT_LIMIT, Engine
 
+from helpers import tangle
+
 x, y, z = se.symbols("x y z")
 
 
@@ -57,27 +59,19 @@ def test_a_sum_and_its_double_are_told_apart_though_symengine_hashes_them_alike(
     assert not eng.compare(x + y, 2 * x + 2 * y).equal
 
 
-def _tangle(base, depth):
-    """A DAG whose tree doubles with each level: every level reads both nodes of the level below."""
-    a, b = base, base + 1
-    for _ in range(depth):
-        a, b = se.sin(a) + se.cos(b), se.cos(a) * se.sin(b)
-    return a
-
-
 def test_equal_dags_built_apart_are_equal_exactly_without_writing_out_their_trees():
-    left, right = _tangle(x, 60), _tangle(z, 60).xreplace({z: x})  # 2^60 paths; SymEngine's == walks them all
+    left, right = tangle(x, 60), tangle(z, 60).xreplace({z: x})  # 2^60 paths; SymEngine's == walks them all
     assert engine().compare(left, right).method == "exact"
-    changed = engine().compare(left, _tangle(x + se.Rational(1, 1000), 60))
+    changed = engine().compare(left, tangle(x + se.Rational(1, 1000), 60))
     assert not changed.equal and changed.method == "numeric"
 
 
 def test_evaluations_are_shared_between_equal_dags_built_apart():
     eng = engine(points=1)
-    eng.value(_tangle(x, 40), 0)
-    cache = eng._points[0][2]
+    eng.value(tangle(x, 40), 0)
+    cache = eng._nodes
     before = len(cache)
-    eng.value(_tangle(z, 40).xreplace({z: x}), 0)
+    eng.value(tangle(z, 40).xreplace({z: x}), 0)
     assert len(cache) == before
 
 

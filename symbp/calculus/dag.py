@@ -39,7 +39,8 @@ def _address(e) -> int:
     return _POINTER(id(e) + _OFFSET).value
 
 
-_BY_ADDRESS: dict = {}  # C++ address -> (wrapper, identity); the wrapper keeps the address from being reused
+_BY_ADDRESS: dict = {}  # C++ address -> (wrapper, identity, args, their identities); the wrappers keep
+#                         the addresses from being reused, and later walks take the arguments from here
 _BY_STRUCTURE: dict = {}  # (kind, atom) or (kind, name, argument identities) -> identity
 _IDENTITIES = itertools.count()  # never reused, so clearing the tables never makes two nodes one
 _TABLE_LIMIT = 4_000_000  # entries before the tables start over (memory); identities stay valid
@@ -54,14 +55,18 @@ def key(e) -> int:
     """
     if not isinstance(e, se.Basic):  # a Python number: only SymEngine objects have the layout read here
         e = se.sympify(e)
-    address = _address(e)
-    hit = _BY_ADDRESS.get(address)
+    return _entry(e)[1]
+
+
+def _entry(e):
+    """(wrapper, identity, args, identities of args) of a node, interned with its arguments on first sight."""
+    hit = _BY_ADDRESS.get(_address(e))
     if hit is not None:
-        return hit[1]
+        return hit
     if len(_BY_ADDRESS) > _TABLE_LIMIT:
         _BY_ADDRESS.clear()
         _BY_STRUCTURE.clear()
-    stack = [(e, address, None, None)]
+    stack = [(e, _address(e), None, None)]
     while stack:
         node, address, args, addresses = stack[-1]
         if address in _BY_ADDRESS:
@@ -77,40 +82,43 @@ def key(e) -> int:
                 continue
         stack.pop()
         kind = type(node).__name__
+        ids = [_BY_ADDRESS[x][1] for x in addresses]
         if not args:
             structure = (kind, node)  # an atom: SymEngine's equality decides
         else:
-            ids = [_BY_ADDRESS[x][1] for x in addresses]
             name = node.get_name() if kind == "FunctionSymbol" else ""
             structure = (kind, name, tuple(sorted(ids)) if kind in ("Add", "Mul") else tuple(ids))
         identity = _BY_STRUCTURE.get(structure)
         if identity is None:
             identity = _BY_STRUCTURE[structure] = next(_IDENTITIES)
-        _BY_ADDRESS[address] = (node, identity)
-    return _BY_ADDRESS[_address(e)][1]
+        _BY_ADDRESS[address] = (node, identity, args, ids)
+    return _BY_ADDRESS[_address(e)]
+
+
+def _walk(root, known, finish):
+    """``finish(node, key, args, keys of args)`` on each node below ``root`` whose key is not yet in
+    ``known``, after its arguments; ``finish`` puts the key in ``known``. Iterative: DAGs are deep."""
+    stack = [(_entry(se.sympify(root)), False)]
+    while stack:
+        entry, expanded = stack.pop()
+        if entry[1] in known:
+            continue
+        if expanded:
+            finish(*entry)
+            continue
+        stack.append((entry, True))
+        stack.extend((_entry(a), False) for a, i in zip(entry[2], entry[3]) if i not in known)
 
 
 def topological(expr) -> list:
     """Every distinct node of ``expr`` once, as (node, key, args, keys of args), each after its arguments."""
-    expr = se.sympify(expr)
     order, done = [], set()
-    stack = [(expr, key(expr), None, None)]
-    while stack:
-        e, k, args, keys = stack[-1]
-        if k in done:
-            stack.pop()
-            continue
-        if args is None:
-            args = e.args
-            keys = [key(a) for a in args]
-            stack[-1] = (e, k, args, keys)
-            pending = [(a, ka, None, None) for a, ka in zip(args, keys) if ka not in done]
-            if pending:
-                stack.extend(pending)
-                continue
-        stack.pop()
-        done.add(k)
-        order.append((e, k, args, keys))
+
+    def finish(*entry):
+        done.add(entry[1])
+        order.append(entry)
+
+    _walk(expr, done, finish)
     return order
 
 
@@ -125,31 +133,13 @@ def transform(expr, leaf, node, cache=None):
     >>> transform(se.exp(x) * (1 + se.exp(x)), lambda e: 2 if e == x else e, rebuild) == se.exp(2) * (1 + se.exp(2))
     True
     """
-    expr, cache = se.sympify(expr), {} if cache is None else cache
-    k = key(expr)
-    if k in cache:
-        return cache[k]
-    stack = [(expr, k, None, None)]
-    while stack:
-        e, ke, args, keys = stack[-1]
-        if ke in cache:
-            stack.pop()
-            continue
-        if args is None:
-            args = e.args
-            if not args:
-                cache[ke] = leaf(e)
-                stack.pop()
-                continue
-            keys = [key(a) for a in args]
-            stack[-1] = (e, ke, args, keys)
-            pending = [(a, ka, None, None) for a, ka in zip(args, keys) if ka not in cache]
-            if pending:
-                stack.extend(pending)
-                continue
-        stack.pop()
-        cache[ke] = node(e, [cache[ka] for ka in keys])
-    return cache[k]
+    cache = {} if cache is None else cache
+
+    def finish(e, k, args, keys):
+        cache[k] = node(e, [cache[i] for i in keys]) if args else leaf(e)
+
+    _walk(expr, cache, finish)
+    return cache[key(expr)]
 
 
 def rebuild(e, args):

@@ -66,9 +66,10 @@ class Engine:
         for _ in range(points):
             values = {s: v.evalf(BITS, real=True) if hasattr(v, "evalf") else v for s, v in sample(rng).items()}
             c = [se.RealMPFR(str(rng.uniform(-1, 1)), BITS) for _ in range(5)]
-            self._points.append((values, c, {}, random.Random(rng.random())))
-        self._trees: dict = {}  # key -> size as a tree, capped: what the exact test would write out
-        self._terms: dict = {}  # key -> bounds on the terms of numerator and denominator, or None
+            self._points.append((values, c, random.Random(rng.random())))
+        # key -> (value at each point, size as a tree (capped), bounds on the expanded numerator and
+        # denominator or None): one visit of each distinct node serves every point and both tests
+        self._nodes: dict = {}
 
     def compare(self, lhs, rhs) -> Evidence:
         lhs, rhs = se.sympify(lhs), se.sympify(rhs)
@@ -80,45 +81,40 @@ class Engine:
     def _exact(self, lhs, rhs) -> bool:
         if key(lhs) == key(rhs):  # the same expression, however it was built
             return True
-        if self._tree(lhs) + self._tree(rhs) > EXACT_LIMIT:
-            return False
+        (_, left_tree, left_terms), (_, right_tree, right_terms) = self._node(lhs), self._node(rhs)
+        if left_terms is None or right_terms is None or left_tree + right_tree > EXACT_LIMIT:
+            return False  # not a rational function of the kind, or too large to write out
         diff = lhs - rhs
         if self.substitutions:
             diff = substitute(diff, self.substitutions)
         if diff == 0:
             return True
-        bounds = transform(diff, _terms_leaf, _terms_node, self._terms)
-        if bounds is None or bounds[0] > EXACT_LIMIT:
+        terms = self._node(diff)[2]
+        if terms is None or terms[0] > EXACT_LIMIT:
             return False
         numer, _ = diff.as_numer_denom()
         return se.expand(numer) == 0
 
-    def _tree(self, expr) -> int:
-        return transform(expr, lambda e: 1, lambda e, sizes: min(EXACT_LIMIT + 1, 1 + sum(sizes)), self._trees)
-
     # --- numeric ---------------------------------------------------------------------------
     def value(self, expr, k: int):
         """The value of ``expr`` at point ``k``, every number in it at 200 bits."""
-        values, c, cache, extra = self._points[k]
+        return self._node(expr)[0][k]
 
-        def leaf(e):
-            if e in values:
-                return values[e]
-            if e.is_Number:
-                return e
-            if e.is_Symbol:  # a symbol outside the sample (a claim's own variable): draw it too
-                values[e] = se.RealMPFR(str(extra.uniform(-1, 1)), BITS)
-                return values[e]
-            if e in (se.true, se.false):
-                return e
-            return e.evalf(BITS, real=True)  # constants such as E and pi
+    def _node(self, expr):
+        return transform(expr, self._leaf, self._inner, self._nodes)
 
-        return transform(expr, leaf, lambda e, args: _eval_node(e, args, c), cache)
+    def _leaf(self, e):
+        return tuple(_leaf_value(e, values, extra) for values, _, extra in self._points), 1, _terms_leaf(e)
+
+    def _inner(self, e, args):
+        values = tuple(_eval_node(e, [a[0][k] for a in args], c) for k, (_, c, _) in enumerate(self._points))
+        tree = min(EXACT_LIMIT + 1, 1 + sum(a[1] for a in args))
+        return values, tree, _terms_node(e, [a[2] for a in args])
 
     def _numeric(self, lhs, rhs) -> Evidence:
         worst = Evidence(True, "numeric")
-        for k in range(len(self._points)):
-            lv, rv = self.value(lhs, k), self.value(rhs, k)
+        left, right = self._node(lhs)[0], self._node(rhs)[0]
+        for k, (lv, rv) in enumerate(zip(left, right)):
             scale = max(1.0, abs(float(lv)), abs(float(rv)))
             residual = abs(float(lv - rv)) / scale
             if residual > 2.0**-TOLERANCE_BITS or not (_finite(lv) and _finite(rv)):
@@ -126,6 +122,19 @@ class Engine:
                 return Evidence(False, "numeric", residual, _short(lv), _short(rv), point)
             worst.residual = max(worst.residual, residual)
         return worst
+
+
+def _leaf_value(e, values, extra):
+    if e in values:
+        return values[e]
+    if e.is_Number:
+        return e
+    if e.is_Symbol:  # a symbol outside the sample (a claim's own variable): draw it too
+        values[e] = se.RealMPFR(str(extra.uniform(-1, 1)), BITS)
+        return values[e]
+    if e in (se.true, se.false):
+        return e
+    return e.evalf(BITS, real=True)  # constants such as E and pi
 
 
 # --- the exact test's bounds ----------------------------------------------------------------------
