@@ -26,8 +26,11 @@ def test_key_survives_temporary_objects_and_the_tables_starting_over(monkeypatch
 
     first = keys()
     assert len(set(first)) == 300 and keys() == first
-    monkeypatch.setattr(dag, "_TABLE_LIMIT", 10)  # start over on almost every call: addresses are reused
-    assert len(set(keys())) == 300
+    monkeypatch.setattr(dag, "_ADDRESS_LIMIT", 10)  # start over on almost every call: addresses are reused
+    assert keys() == first  # interned again, to the same identities
+    monkeypatch.setattr(dag, "_STRUCTURE_LIMIT", 10)
+    again = keys()
+    assert len(set(again)) == 300 and not set(again) & set(first)  # new identities, never an old one
 
 
 def test_walks_visit_each_distinct_node_once():

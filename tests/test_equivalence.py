@@ -95,3 +95,10 @@ def test_a_polynomial_too_large_to_expand_is_decided_numerically():
     assert eng.compare(se.expand(small), small).method == "exact"
     assert not eng.compare(se.expand(small) + ws[0] * ws[4] * x, small).equal
     assert len(se.expand(small).args) < EXACT_LIMIT
+
+
+def test_a_value_that_is_not_a_real_number_equals_nothing():
+    f = se.Function("f")  # no value at any point
+    for lhs, rhs in [(f(x), f(x) + 1), (se.log(-1 - y), se.log(1 + y)), (se.sqrt(-2) * x, x)]:
+        evidence = engine().compare(lhs, rhs)
+        assert not evidence.equal and evidence.residual == float("inf")

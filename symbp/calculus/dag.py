@@ -43,7 +43,10 @@ _BY_ADDRESS: dict = {}  # C++ address -> (wrapper, identity, args, their identit
 #                         the addresses from being reused, and later walks take the arguments from here
 _BY_STRUCTURE: dict = {}  # (kind, atom) or (kind, name, argument identities) -> identity
 _IDENTITIES = itertools.count()  # never reused, so clearing the tables never makes two nodes one
-_TABLE_LIMIT = 4_000_000  # entries before the tables start over (memory); identities stay valid
+# Entries before a table starts over, for memory (an address entry keeps its expression alive, about
+# 650 bytes): without addresses a node is interned again to the same identity; without structures
+# it gets a new one, and caches keyed by the old one just miss.
+_ADDRESS_LIMIT, _STRUCTURE_LIMIT = 500_000, 4_000_000
 
 
 def key(e) -> int:
@@ -63,8 +66,9 @@ def _entry(e):
     hit = _BY_ADDRESS.get(_address(e))
     if hit is not None:
         return hit
-    if len(_BY_ADDRESS) > _TABLE_LIMIT:
+    if len(_BY_ADDRESS) > _ADDRESS_LIMIT:
         _BY_ADDRESS.clear()
+    if len(_BY_STRUCTURE) > _STRUCTURE_LIMIT:
         _BY_STRUCTURE.clear()
     stack = [(e, _address(e), None, None)]
     while stack:
@@ -96,8 +100,8 @@ def _entry(e):
 
 
 def _walk(root, known, finish):
-    """``finish(node, key, args, keys of args)`` on each node below ``root`` whose key is not yet in
-    ``known``, after its arguments; ``finish`` puts the key in ``known``. Iterative: DAGs are deep."""
+    """``finish(node, key, args, keys of args)`` on each node not ``known`` below ``root``, arguments first."""
+    # iterative (a network's DAG is deeper than Python's recursion limit); finish makes the key known
     stack = [(_entry(se.sympify(root)), False)]
     while stack:
         entry, expanded = stack.pop()
@@ -111,7 +115,13 @@ def _walk(root, known, finish):
 
 
 def topological(expr) -> list:
-    """Every distinct node of ``expr`` once, as (node, key, args, keys of args), each after its arguments."""
+    """Every distinct node of ``expr`` once, as (node, key, args, keys of args), each after its arguments.
+
+    >>> x = se.Symbol("x")
+    >>> order = [str(node) for node, _, _, _ in topological(se.exp(x) * (1 + se.exp(x)))]
+    >>> sorted(order), order[-1], order.index("exp(x)") < order.index("1 + exp(x)")
+    (['1', '1 + exp(x)', 'E', 'exp(x)', 'exp(x)*(1 + exp(x))', 'x'], 'exp(x)*(1 + exp(x))', True)
+    """
     order, done = [], set()
 
     def finish(*entry):
@@ -143,7 +153,12 @@ def transform(expr, leaf, node, cache=None):
 
 
 def rebuild(e, args):
-    """The node ``e`` with new arguments (piecewise functions and relations included)."""
+    """The node ``e`` with new arguments (piecewise functions and relations included).
+
+    >>> x = se.Symbol("x")
+    >>> rebuild(se.Piecewise((0, x <= 0), (x, True)), [0, x <= 1, 2 * x, se.true])
+    Piecewise((0, x <= 1), (2*x, True))
+    """
     kind = type(e).__name__
     if kind == "Piecewise":
         return se.Piecewise(*zip(args[0::2], args[1::2]))
@@ -183,7 +198,7 @@ def mark(value, label: int):
 
 
 def unmark(expr, cache=None):
-    """``expr`` with every mark replaced by the value it marks."""
+    """``expr`` with every mark replaced by the value it marks (see :func:`mark`)."""
     return _rewrite(expr, lambda e: None, cache)
 
 
@@ -207,7 +222,12 @@ def _rewrite(expr, leaf, cache):
 
 # --- local derivatives ------------------------------------------------------------------------
 def partials(e, args, which) -> list:
-    """[(k, d e / d args[k])] for the argument positions ``which``; a condition has none."""
+    """[(k, d e / d args[k])] for the argument positions ``which``; a condition has none.
+
+    >>> x, y = se.symbols("x y")
+    >>> partials(x * se.sin(y), [x, se.sin(y)], [0, 1]), partials(se.sin(y), [y], [0])
+    ([(0, sin(y)), (1, x)], [(0, cos(y))])
+    """
     kind = type(e).__name__
     if kind == "Add":
         return [(k, ONE) for k in which]

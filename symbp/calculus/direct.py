@@ -96,12 +96,10 @@ def d_loss_d_nodes(net: Network, i: int, name: str, l: int) -> list:
 
 
 def _by_every_node(net: Network, i: int, name: str) -> dict:
-    """{(l, j): dJ_i/d name[l,j]} from one reverse pass over J_i with every such node marked.
-
-    Layer by layer from the input, each node is evaluated with the nodes of the layers below it
-    already marked, so a node that reads another node of its own layer reads it unmarked: as when
-    the whole layer is cut, the derivative by a node holds the rest of its layer fixed.
-    """
+    """{(l, j): dJ_i/d name[l,j]} from one reverse pass over J_i with every such node marked."""
+    # Layer by layer from the input, each node is evaluated with the nodes of the layers below it
+    # already marked, so a node that reads another node of its own layer reads it unmarked: as when
+    # the whole layer is cut, the derivative by a node holds the rest of its layer fixed.
     marks: dict = {}
     for l in range(net.first, net.L + 1):
         layer = {}

@@ -115,9 +115,11 @@ class Engine:
         worst = Evidence(True, "numeric")
         left, right = self._node(lhs)[0], self._node(rhs)[0]
         for k, (lv, rv) in enumerate(zip(left, right)):
-            scale = max(1.0, abs(float(lv)), abs(float(rv)))
-            residual = abs(float(lv - rv)) / scale
-            if residual > 2.0**-TOLERANCE_BITS or not (_finite(lv) and _finite(rv)):
+            if _finite(lv) and _finite(rv):
+                residual = abs(float(lv - rv)) / max(1.0, abs(float(lv)), abs(float(rv)))
+            else:  # not a real number at this point: nothing to be equal to
+                residual = float("inf")
+            if residual > 2.0**-TOLERANCE_BITS:
                 point = {str(s): _short(v) for s, v in self._points[k][0].items()}
                 return Evidence(False, "numeric", residual, _short(lv), _short(rv), point)
             worst.residual = max(worst.residual, residual)
@@ -134,7 +136,7 @@ def _leaf_value(e, values, extra):
         return values[e]
     if e in (se.true, se.false):
         return e
-    return e.evalf(BITS, real=True)  # constants such as E and pi
+    return _real(e)  # constants such as E and pi
 
 
 # --- the exact test's bounds ----------------------------------------------------------------------
@@ -192,9 +194,20 @@ def _eval_node(e, args, c):
                 return value
         raise ValueError(f"no branch of {e} applies at the random point")
     v = rebuild(e, args)
-    # an operation on exact numbers can stay exact and symbolic (sqrt(2), erf(1/2), 2^(2/3)):
-    # its value is taken at 200 bits here, or a later float conversion would round it to 53
-    return v if v.is_Number or v in (se.true, se.false) else v.evalf(BITS, real=True)
+    if v.is_Number or v in (se.true, se.false):
+        return v
+    # an operation on exact numbers can stay exact and symbolic (sqrt(2), erf(1/2), 2^(2/3)): its
+    # value is taken at 200 bits here, or a later float conversion would round it to 53 bits
+    return _real(v)
+
+
+def _real(v):
+    """``v`` at 200 bits; unchanged where it has no real value (log(-2), i, an unknown function),
+    which then counts as not finite, so equal to nothing."""
+    try:
+        return v.evalf(BITS, real=True)
+    except RuntimeError:
+        return v
 
 
 def _finite(v) -> bool:
@@ -211,7 +224,7 @@ def _short(v) -> str:
         return s
     try:
         return f"{float(v):.15g}" if v.is_Integer is False else s
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):  # a complex number
         return s
 
 
