@@ -102,3 +102,11 @@ def test_a_value_that_is_not_a_real_number_equals_nothing():
     for lhs, rhs in [(f(x), f(x) + 1), (se.log(-1 - y), se.log(1 + y)), (se.sqrt(-2) * x, x)]:
         evidence = engine().compare(lhs, rhs)
         assert not evidence.equal and evidence.residual == float("inf")
+
+
+def test_a_high_power_is_not_expanded():
+    n, u, v = 10**6, 1 + x / 10**6, 1 + y / 10**6  # a million and one terms, expanded
+    lhs, rhs = u**n * v**n, (1 + x / 10**6 + y / 10**6 + x * y / 10**12) ** n
+    evidence = engine().compare(lhs, rhs)
+    assert evidence.equal and evidence.method == "numeric"
+    assert not engine().compare(lhs, (1 + x / 10**6 + y / 10**6 + x * y / 10**12) ** (n - 1)).equal

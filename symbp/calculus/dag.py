@@ -86,7 +86,7 @@ def _entry(e):
                 continue
         stack.pop()
         kind = type(node).__name__
-        ids = [_BY_ADDRESS[x][1] for x in addresses]
+        ids = tuple(_BY_ADDRESS[x][1] for x in addresses)
         if not args:
             structure = (kind, node)  # an atom: SymEngine's equality decides
         else:

@@ -167,7 +167,7 @@ def _terms_node(e, args):
         return None
     (n, d), p = args[0], int(exponent)
     n, d = (n, d) if p >= 0 else (d, n)
-    return min(cap, n ** abs(p)) if n > 1 else 1, min(cap, d ** abs(p)) if d > 1 else 1
+    return _capped_power(n, abs(p), cap), _capped_power(d, abs(p), cap)
 
 
 def _capped_product(values, cap):
@@ -177,15 +177,17 @@ def _capped_product(values, cap):
     return out
 
 
+def _capped_power(base, exponent, cap):
+    return 1 if base == 1 else min(cap, base ** min(exponent, cap.bit_length()))
+
+
 def _eval_node(e, args, c):
     kind = type(e).__name__
-    if kind == "FunctionSymbol":
-        name = e.get_name()
-        (u,) = args
-        if name == "h":  # a random smooth function and its derivative
+    if kind == "FunctionSymbol" and e.get_name() in ("h", "hprime"):
+        (u,) = args  # a random smooth function and its derivative
+        if e.get_name() == "h":
             return c[0] + c[1] * u + c[2] * u**2 + c[3] * se.exp(c[4] * u)
-        if name == "hprime":
-            return c[1] + 2 * c[2] * u + c[3] * c[4] * se.exp(c[4] * u)
+        return c[1] + 2 * c[2] * u + c[3] * c[4] * se.exp(c[4] * u)
     if kind in RELATIONS:
         return RELATIONS[kind](*args)
     if kind == "Piecewise":
