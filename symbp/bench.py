@@ -26,11 +26,11 @@ from .train import load_kernels
 SYMBOLIC_SIZES = {"small": [2, 2, 2, 1], "1k": [10, 30, 20, 10], "10k": [30, 100, 60, 20]}
 
 
-def _verify_gradients(net: Network, points: int) -> tuple[float, int]:
-    """Seconds to differentiate J by every parameter and check each against the recursion."""
+def _verify_gradients(net: Network, points: int, variant: rec.Variant = rec.Variant()) -> tuple[float, int]:
+    """Seconds to differentiate J by every parameter and check each against the recursion; failures."""
     start = time.perf_counter()
     direct = loss_gradient(net)
-    closed = rec.gradient(net)
+    closed = rec.gradient(net, variant)
     engine = Engine(lambda rng: net.sample_point(rng), points=points)
     failures = sum(not engine.compare(closed[p], direct[p]).equal for p in net.params)
     return time.perf_counter() - start, failures
@@ -46,7 +46,12 @@ def _verify_directional(net: Network, points: int) -> tuple[float, int]:
     return time.perf_counter() - start, int(not ok)
 
 
-MODES = {"per-parameter": _verify_gradients, "directional": _verify_directional}
+def _localize(net: Network, points: int) -> tuple[float, int]:
+    """Per parameter against a recursion with g' dropped: every failing parameter named (with its counterexample)."""
+    return _verify_gradients(net, points, rec.MUTATIONS["gprime-dropped"])
+
+
+MODES = {"per-parameter": _verify_gradients, "directional": _verify_directional, "localize": _localize}
 
 
 def _sympy_gradients(net: Network, points: int) -> float:
@@ -74,7 +79,7 @@ def symbolic(repeats: int = 3, large: bool = False, points: int = 3) -> list[dic
     small = Network(SYMBOLIC_SIZES["small"], "sigmoid", "sigmoid", "bce")
     plan = [("1k", "per-parameter"), ("1k", "directional"), ("10k", "directional")]
     if large:
-        plan.append(("10k", "per-parameter"))
+        plan += [("10k", "per-parameter"), ("10k", "localize")]
     nets = {key: Network(SYMBOLIC_SIZES[key], "sigmoid", "sigmoid", "bce") for key in SYMBOLIC_SIZES}
     jobs = {("small", "symengine"): lambda: _verify_gradients(_fresh(small), points),
             ("small", "sympy"): lambda: _sympy_gradients(small, points)}
@@ -206,7 +211,8 @@ def symbolic_text(results: list[dict]) -> str:
         "seconds: median wall time (SymEngine) of interleaved runs, min and max beside it, to check every gradient "
         "against the recursion at 3 random 200-bit points; per-parameter: each parameter's derivative compared on "
         "its own (all of them from one reverse pass over J); directional: one comparison along a random direction, "
-        "which checks all components at once; sympy s: per-parameter with SymPy alone"
+        "which checks all components at once; localize: per-parameter against a recursion with g' dropped, every "
+        "failing parameter named with its counterexample (failures: how many); sympy s: per-parameter with SymPy alone"
     )
     depth = [r for r in results if r.get("series") == "depth"]
     if depth:

@@ -85,3 +85,9 @@ def test_kernels_table_and_gemm_rate():
            "ratio_numpy": 0.5, "ratio_torch": None, "gflops": 1.5, "gemm_gflops": 100.0}
     line = bench.kernels_text([row]).splitlines()[1].split()
     assert line == ["4-8-3", "32", "float64", "0.100", "0.200", "-", "0.50", "-", "1.5", "100"]
+
+
+def test_localize_names_every_parameter_a_wrong_recursion_gets_wrong():
+    net = Network([2, 3, 2, 1])
+    seconds, failures = bench._localize(net, points=1)
+    assert 0 < failures < len(net.params)  # the last layer's gradients do not use g'

@@ -110,3 +110,11 @@ def test_a_high_power_is_not_expanded():
     evidence = engine().compare(lhs, rhs)
     assert evidence.equal and evidence.method == "numeric"
     assert not engine().compare(lhs, (1 + x / 10**6 + y / 10**6 + x * y / 10**12) ** (n - 1)).equal
+
+
+def test_a_counterexample_point_is_written_once_and_handed_out_as_a_copy():
+    eng = engine()
+    first, second = eng.compare(x, x + 1), eng.compare(y, 2 * y)
+    assert first.point == second.point and first.point is not second.point
+    first.point.clear()
+    assert eng.compare(x, x + 1).point == second.point

@@ -70,6 +70,7 @@ class Engine:
         # key -> (value at each point, size as a tree (capped), bounds on the expanded numerator and
         # denominator or None): one visit of each distinct node serves every point and both tests
         self._nodes: dict = {}
+        self._written: dict = {}
 
     def compare(self, lhs, rhs) -> Evidence:
         lhs, rhs = se.sympify(lhs), se.sympify(rhs)
@@ -111,6 +112,12 @@ class Engine:
         tree = min(EXACT_LIMIT + 1, 1 + sum(a[1] for a in args))
         return values, tree, _terms_node(e, [a[2] for a in args])
 
+    def _point(self, k: int) -> dict:
+        """Point ``k`` as text, written once however many comparisons fail there (thousands of symbols)."""
+        if k not in self._written:
+            self._written[k] = {str(s): _short(v) for s, v in self._points[k][0].items()}
+        return dict(self._written[k])
+
     def _numeric(self, lhs, rhs) -> Evidence:
         worst = Evidence(True, "numeric")
         left, right = self._node(lhs)[0], self._node(rhs)[0]
@@ -120,8 +127,7 @@ class Engine:
             else:  # not a real number at this point: nothing to be equal to
                 residual = float("inf")
             if residual > 2.0**-TOLERANCE_BITS:
-                point = {str(s): _short(v) for s, v in self._points[k][0].items()}
-                return Evidence(False, "numeric", residual, _short(lv), _short(rv), point)
+                return Evidence(False, "numeric", residual, _short(lv), _short(rv), self._point(k))
             worst.residual = max(worst.residual, residual)
         return worst
 
