@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import random
 import statistics
+import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import symengine as se
@@ -15,6 +18,7 @@ from .calculus import recursions as rec
 from .calculus.direct import directional_derivative, loss_gradient
 from .calculus.equivalence import Engine
 from .calculus.prove import prove
+from .checking.verify import claims, verify
 from .kernels.codegen import generate
 from .model.network import Network
 from .train import load_kernels
@@ -22,11 +26,11 @@ from .train import load_kernels
 SYMBOLIC_SIZES = {"small": [2, 2, 2, 1], "1k": [10, 30, 20, 10], "10k": [30, 100, 60, 20]}
 
 
-def _verify_gradients(net: Network, points: int) -> tuple[float, int]:
-    """Seconds to differentiate J by every parameter and check each against the recursion."""
+def _verify_gradients(net: Network, points: int, variant: rec.Variant = rec.Variant()) -> tuple[float, int]:
+    """Seconds to differentiate J by every parameter and check each against the recursion; failures."""
     start = time.perf_counter()
     direct = loss_gradient(net)
-    closed = rec.gradient(net)
+    closed = rec.gradient(net, variant)
     engine = Engine(lambda rng: net.sample_point(rng), points=points)
     failures = sum(not engine.compare(closed[p], direct[p]).equal for p in net.params)
     return time.perf_counter() - start, failures
@@ -42,7 +46,12 @@ def _verify_directional(net: Network, points: int) -> tuple[float, int]:
     return time.perf_counter() - start, int(not ok)
 
 
-MODES = {"per-parameter": _verify_gradients, "directional": _verify_directional}
+def _localize(net: Network, points: int) -> tuple[float, int]:
+    """Per parameter against a recursion with g' dropped: every failing parameter named (with its counterexample)."""
+    return _verify_gradients(net, points, rec.MUTATIONS["gprime-dropped"])
+
+
+MODES = {"per-parameter": _verify_gradients, "directional": _verify_directional, "localize": _localize}
 
 
 def _sympy_gradients(net: Network, points: int) -> float:
@@ -62,45 +71,178 @@ def _sympy_gradients(net: Network, points: int) -> float:
 
 
 def symbolic(repeats: int = 3, large: bool = False, points: int = 3) -> list[dict]:
-    """Verify every gradient of sigmoid/BCE networks; SymPy alone on the small one for the ratio."""
-    results = []
+    """Verify every gradient of sigmoid/BCE networks, then the depth series; every row's runs interleaved.
+
+    Rows: the small network (with SymPy alone for the ratio), 1k and 10k parameters checked per
+    parameter or along one direction, then :func:`depth_series`.
+    """
     small = Network(SYMBOLIC_SIZES["small"], "sigmoid", "sigmoid", "bce")
-    se_runs = [_verify_gradients(small, points) for _ in range(repeats)]
-    sp_runs = [_sympy_gradients(small, points) for _ in range(repeats)]
-    se_small, sp_small = (statistics.median(r[0] for r in runs) for runs in (se_runs, sp_runs))
-    results.append(_row(small, "per-parameter", se_runs, sp_small / se_small, sp_small))
     plan = [("1k", "per-parameter"), ("1k", "directional"), ("10k", "directional")]
     if large:
-        plan.append(("10k", "per-parameter"))
-    for key, mode in plan:
-        net = Network(SYMBOLIC_SIZES[key], "sigmoid", "sigmoid", "bce")
-        n = 1 if (key, mode) == ("10k", "per-parameter") else repeats
-        results.append(_row(net, mode, [MODES[mode](net, points) for _ in range(n)]))
-    return results
+        plan += [("10k", "per-parameter"), ("10k", "localize")]
+    nets = {key: Network(SYMBOLIC_SIZES[key], "sigmoid", "sigmoid", "bce") for key in SYMBOLIC_SIZES}
+    jobs = {("small", "symengine"): lambda: _verify_gradients(_fresh(small), points),
+            ("small", "sympy"): lambda: _sympy_gradients(small, points)}
+    for key, mode in plan:  # a fresh network each run: nothing is kept between runs
+        jobs[(key, mode)] = (lambda key=key, mode=mode: MODES[mode](_fresh(nets[key]), points))
+    runs = _interleaved(jobs, repeats)
+    sympy_small = statistics.median(r[0] for r in runs[("small", "sympy")])
+    se_small = statistics.median(r[0] for r in runs[("small", "symengine")])
+    results = [_row(small, "per-parameter", runs[("small", "symengine")], sympy_small / se_small, sympy_small)]
+    results += [_row(nets[key], mode, runs[(key, mode)]) for key, mode in plan]
+    return results + depth_series(repeats, large, points)
+
+
+def _fresh(net: Network) -> Network:
+    return Network(net.widths, net.hidden.name, net.output.name, net.loss.name, net.form.name, net.layout, net.samples)
+
+
+def _interleaved(jobs: dict, repeats: int) -> dict:
+    """Each job once per round, every round in another order, so that a drift of the machine falls on all alike."""
+    names = list(jobs)
+    runs: dict = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            runs[name].append(jobs[name]())
+    return runs
 
 
 def _row(net, mode, runs, ratio=None, sympy_seconds=None):
+    seconds = [r[0] for r in runs]
     return {
         "layers": net.architecture, "parameters": len(net.params), "mode": mode, "engine": "symengine",
-        "seconds": statistics.median(r[0] for r in runs), "repeats": len(runs),
+        "seconds": statistics.median(seconds), "min": min(seconds), "max": max(seconds), "repeats": len(runs),
         "sympy_seconds": sympy_seconds, "ratio_sympy": ratio, "failures": max(r[1] for r in runs),
     }
 
 
+# --- the depth series ------------------------------------------------------------------------------
+DEPTHS = {2: (2, 4, 8, 16, 32, 64), 16: (2, 4, 8, 16, 32)}
+LARGE_DEPTHS = {16: (64,)}
+#: one claim for each kind of layer: the output layer's delta, the first hidden layer's delta (the
+#: longest way back), and the weights into the first layer (one directional comparison)
+DEPTH_CLAIMS = ("delta[L]", "delta[1]", "dJ/dW[1]")
+ALL_CLAIMS = "verify (all)"
+
+
+@contextmanager
+def _deep_recursion(frames: int = 20000):
+    """The network builder evaluates the forward equations recursively, about 20 frames a layer."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, frames))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
+def _depth_network(width: int, depth: int) -> Network:
+    return Network([width] * (depth + 1), "sigmoid", "sigmoid", "bce")
+
+
+def _verify_all(width: int, depth: int, points: int) -> tuple[float, int]:
+    """Seconds to build the network and run every claim of ``verify``; failures."""
+    start = time.perf_counter()
+    report = verify(_depth_network(width, depth), points=points)
+    return time.perf_counter() - start, sum(v.verdict != "holds" for v in report.verdicts)
+
+
+def _check_claim(width: int, depth: int, claim_id: str, points: int) -> tuple[float, int]:
+    """Seconds to build the network and check one claim alone, as ``verify`` checks it; failures."""
+    start = time.perf_counter()
+    net = _depth_network(width, depth)
+    claim = {c.id: c for c in claims(net)}[claim_id.replace("[L]", f"[{net.L}]")]
+    engine = Engine(lambda rng: net.sample_point(rng), points=points)
+    if claim.projection is not None:
+        ok = engine.compare(*claim.projection()).equal
+    else:
+        ok = all(engine.compare(lhs, rhs).equal for _, lhs, rhs in claim.elements())
+    return time.perf_counter() - start, int(not ok)
+
+
+def depth_series(repeats: int = 3, large: bool = False, points: int = 3) -> list[dict]:
+    """sigmoid/BCE networks of width 2 and 16 and growing depth: every claim of ``verify``, and one claim
+    of each kind alone; medians, min and max of interleaved runs, and the growth fitted over depth."""
+    depths = {w: DEPTHS[w] + (LARGE_DEPTHS.get(w, ()) if large else ()) for w in DEPTHS}
+    jobs = {}
+    for width, ds in depths.items():
+        for depth in ds:
+            jobs[(width, depth, ALL_CLAIMS)] = lambda w=width, d=depth: _verify_all(w, d, points)
+            for claim in DEPTH_CLAIMS:
+                jobs[(width, depth, claim)] = lambda w=width, d=depth, c=claim: _check_claim(w, d, c, points)
+    with _deep_recursion():
+        runs = _interleaved(jobs, repeats)
+    rows = []
+    for (width, depth, claim), rs in runs.items():
+        seconds = [r[0] for r in rs]
+        rows.append({"series": "depth", "width": width, "depth": depth, "claim": claim,
+                     "seconds": statistics.median(seconds), "min": min(seconds), "max": max(seconds),
+                     "repeats": len(rs), "failures": max(r[1] for r in rs)})
+    for row in rows:
+        same = [r for r in rows if (r["width"], r["claim"]) == (row["width"], row["claim"])]
+        row["growth"] = growth([r["depth"] for r in same], [r["seconds"] for r in same])
+    return rows
+
+
+def growth(depths, seconds, smallest: int = 4) -> float | None:
+    """The exponent p of seconds ~ c depth^p, fitted by least squares on logarithms (depths >= smallest).
+
+    >>> round(growth([4, 8, 16, 32], [1.0, 2.0, 4.0, 8.0]), 6), round(growth([4, 8, 16], [1.0, 4.0, 16.0]), 6)
+    (1.0, 2.0)
+    """
+    points = [(math.log(d), math.log(s)) for d, s in zip(depths, seconds) if d >= smallest and s > 0]
+    if len(points) < 2:
+        return None
+    mx, my = (sum(p[i] for p in points) / len(points) for i in (0, 1))
+    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+
+
 def symbolic_text(results: list[dict]) -> str:
-    lines = [f"{'layers':<14}{'parameters':>11}  {'mode':<14}{'seconds':>10}{'sympy s':>10}{'ratio':>8}  failures"]
-    for r in results:
+    rows = [r for r in results if r.get("series") != "depth"]
+    lines = [f"{'layers':<14}{'parameters':>11}  {'mode':<14}{'seconds':>10}{'min':>9}{'max':>9}{'sympy s':>10}{'ratio':>8}  failures"]
+    for r in rows:
         sp = f"{r['sympy_seconds']:.3f}" if r["sympy_seconds"] is not None else "-"
         ratio = f"{r['ratio_sympy']:.0f}x" if r["ratio_sympy"] is not None else "-"
         lines.append(
-            f"{r['layers']:<14}{r['parameters']:>11}  {r['mode']:<14}{r['seconds']:>10.3f}{sp:>10}{ratio:>8}  {r['failures']}"
+            f"{r['layers']:<14}{r['parameters']:>11}  {r['mode']:<14}{r['seconds']:>10.3f}{r['min']:>9.3f}{r['max']:>9.3f}"
+            f"{sp:>10}{ratio:>8}  {r['failures']}"
         )
     lines.append(
-        "seconds: median wall time (SymEngine) to check every gradient against the recursion at 3 random "
-        "200-bit points; per-parameter: J differentiated by each parameter; directional: J differentiated "
-        "once along random directions, which checks all components at once; sympy s: per-parameter with SymPy alone"
+        "seconds: median wall time (SymEngine) of interleaved runs, min and max beside it, to check every gradient "
+        "against the recursion at 3 random 200-bit points; per-parameter: each parameter's derivative compared on "
+        "its own (all of them from one reverse pass over J); directional: one comparison along a random direction, "
+        "which checks all components at once; localize: per-parameter against a recursion with g' dropped, every "
+        "failing parameter named with its counterexample (failures: how many); sympy s: per-parameter with SymPy alone"
+    )
+    depth = [r for r in results if r.get("series") == "depth"]
+    if depth:
+        lines += ["", depth_text(depth)]
+    return "\n".join(lines)
+
+
+def depth_text(rows: list[dict]) -> str:
+    claims_ = list(dict.fromkeys(r["claim"] for r in rows))
+    lines = [f"{'width':>5}{'depth':>7}  " + "".join(f"{c:>24}" for c in claims_)]
+    for width, depth in dict.fromkeys((r["width"], r["depth"]) for r in rows):
+        cells = {r["claim"]: r for r in rows if (r["width"], r["depth"]) == (width, depth)}
+        lines.append(f"{width:>5}{depth:>7}  " + "".join(f"{_cell(cells[c]):>24}" for c in claims_))
+    for width in dict.fromkeys(r["width"] for r in rows):
+        fits = {r["claim"]: r["growth"] for r in rows if r["width"] == width}
+        lines.append(f"{width:>5}{'p':>7}  " + "".join(f"{_power(fits[c]):>24}" for c in claims_))
+    lines.append(
+        "depth series: sigmoid/BCE networks [width] * (depth + 1), seconds to build the network and check (median "
+        "(min-max) of interleaved runs, ! after a failure); verify (all): every claim of symbp verify; the others one "
+        "claim alone on a fresh network; p: the fitted growth, seconds ~ depth^p over depths >= 4 (1 is linear)"
     )
     return "\n".join(lines)
+
+
+def _cell(r) -> str:
+    return f"{r['seconds']:.3f} ({r['min']:.3f}-{r['max']:.3f})" + ("!" if r["failures"] else "")
+
+
+def _power(p) -> str:
+    return "-" if p is None else f"{p:.2f}"
 
 
 # --- kernels ------------------------------------------------------------------------------------

@@ -24,3 +24,11 @@ def central_difference(expr, symbol, engine, step=se.Rational(1, 10**25)):
 
 def rng():
     return random.Random(7)
+
+
+def tangle(base, depth):
+    """A DAG whose tree doubles with each level (every level reads both nodes below): 2^depth paths."""
+    a, b = base, base + 1
+    for _ in range(depth):
+        a, b = se.sin(a) + se.cos(b), se.cos(a) * se.sin(b)
+    return a

@@ -1,7 +1,11 @@
 import pytest
 import symengine as se
 
-from symbp.calculus.direct import d_loss_d_nodes, derivative, loss_gradient
+from symbp.calculus import recursions as rec
+from symbp.calculus import dag
+from symbp.calculus.dag import forward
+from symbp.calculus.direct import d_loss_d_nodes, derivative, directional_derivative, loss_gradient, normalize
+from symbp.calculus.equivalence import Engine
 from symbp.model.network import Network
 
 from helpers import central_difference, point_engine
@@ -64,16 +68,64 @@ def test_against_torch_autograd():
         assert float(eng.value(grad[s], 0)) == pytest.approx(float(ref), rel=1e-9, abs=1e-12)
 
 
-def test_directional_derivative_is_the_projected_gradient():
-    from symbp.calculus.direct import directional_derivative
-    from symbp.calculus.equivalence import Engine
-
+def test_directional_derivative_is_forward_accumulation_along_the_direction():
     net = Network([2, 3, 2], "tanh", "softmax", "cross-entropy", samples=2)
     r = {p: se.Symbol(f"_r[{p}]") for p in net.params}
-    grad = loss_gradient(net)
     eng = Engine(lambda rng: net.sample_point(rng))
-    assert eng.compare(directional_derivative(net, r), se.Add(*[r[p] * grad[p] for p in net.params])).equal
+    assert eng.compare(directional_derivative(net, r), forward(net.J, r)).equal  # two independent passes
     # one wrong component is seen through the projection
+    grad = loss_gradient(net)
     wrong = dict(grad)
     wrong[net.params[4]] = wrong[net.params[4]] * (1 + se.Rational(1, 10**12))
     assert not eng.compare(directional_derivative(net, r), se.Add(*[r[p] * wrong[p] for p in net.params])).equal
+
+
+FORMS = [("sigmoid", "sigmoid", "bce", "explicit-bias"), ("tanh", "softmax", "cross-entropy", "bias-node"),
+         ("relu", "identity", "mse", "explicit-bias"), ("generic", "generic", "half-squared-error", "bias-node"),
+         ("identity", "identity", "mse", "explicit-bias")]
+
+
+@pytest.mark.parametrize("act, out, loss, form", FORMS)
+def test_accumulation_agrees_with_symengines_diff_of_the_composed_loss(act, out, loss, form):
+    """The reverse pass against SymEngine differentiating J by each parameter, and by each cut node."""
+    net = Network([2, 3, 2], act, out, loss, form, samples=2)
+    eng = Engine(lambda rng: net.sample_point(rng), exact=False)
+    grad = loss_gradient(net)
+    for p in net.params:
+        assert eng.compare(grad[p], normalize(net.J.diff(p), net=net)).equal, p
+    for l in range(net.first + 1, net.L + 1):
+        for j, mine in enumerate(d_loss_d_nodes(net, 1, "z", l), start=1):
+            s = se.Symbol("_cut")
+            cut = net.sample_loss(1, overrides={("z", (l, j)): s})
+            theirs = normalize(cut.diff(s), net=net).subs({s: net.z(1, l, j)})
+            assert eng.compare(mine, theirs).equal, (l, j)
+
+
+def test_a_flat_sum_is_still_a_node():
+    """With an identity output and squared error, SymEngine merges z^L into (z^L - y); the mark keeps it."""
+    net = Network([1, 1], "identity", "identity", "mse")
+    assert dag.key(net.z(0, 1, 1)) not in {k for _, k, _, _ in dag.topological(net.J)}
+    assert d_loss_d_nodes(net, 0, "z", 1) == [2 * (net.z(0, 1, 1) - net.y(0)[0])]
+
+
+def test_deep_network_against_finite_differences():
+    net = Network([2] * 41, "tanh", "sigmoid", "bce")  # 40 layers: 2^40 paths from J to W^1
+    eng = point_engine(net, seed=2)
+    grad = loss_gradient(net)
+    for p in (net.symbols[("W", (1, 1, 2))], net.symbols[("b", (20, 2))], net.symbols[("W", (40, 1, 1))]):
+        assert abs(float(eng.value(grad[p], 0) - central_difference(net.J, p, eng))) < 1e-30
+    b = net.symbols[("b", (1, 2))]  # b^1_2 shifts z^1_2 one for one
+    assert abs(float(eng.value(d_loss_d_nodes(net, 0, "z", 1)[1], 0) - central_difference(net.J, b, eng))) < 1e-30
+
+
+@pytest.mark.parametrize("mutation", list(rec.MUTATIONS))
+def test_every_mutation_is_caught_at_depth(mutation):
+    net = Network([2] * 25, "sigmoid", "sigmoid", "bce", samples=2)
+    eng = Engine(lambda rng: net.sample_point(rng))
+    closed, direct = rec.gradient(net, rec.MUTATIONS[mutation]), loss_gradient(net)
+    r = {p: se.Symbol(f"_r[{p}]") for p in net.params}
+    projected = se.Add(*[r[p] * closed[p] for p in net.params])
+    assert not eng.compare(projected, directional_derivative(net, r)).equal
+    assert any(not eng.compare(closed[p], direct[p]).equal for p in net.params)
+    correct = rec.gradient(net)
+    assert all(eng.compare(correct[p], direct[p]).equal for p in net.params)

@@ -10,6 +10,7 @@ import symengine as se
 from . import diagnosis
 from .claims import Evaluator, Scope
 from .derivation import Claim, Derivation
+from ..calculus.dag import key
 from ..calculus.equivalence import Engine
 from ..errors import ClaimError, ClaimTimeout, IndexRangeError, ShapeError, SymbpError
 from ..model.network import Network
@@ -99,10 +100,10 @@ class Checker:
                 ev = Evaluator(net, self.d.scope, i)
                 left, right = ev.eval(lhs, env, matrix), ev.eval(rhs, env, matrix)
                 pairs = _elements(left, right, claim, ev, env)
-                key = tuple((str(a), str(b)) for _, a, b in pairs) if len(pairs) < 50 else None
-                if key is not None and key in seen:
+                statement = tuple((key(a), key(b)) for _, a, b in pairs)  # exact identity; never printed
+                if statement in seen:
                     continue  # the same statement again (it does not depend on the sample)
-                seen.add(key)
+                seen.add(statement)
                 for label, a, b in pairs:
                     evidence = engine.compare(a, b)
                     methods.add(evidence.method)
