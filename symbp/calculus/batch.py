@@ -730,6 +730,15 @@ def lower(net: Network, rec: Recursion) -> Program:
     low = Lowering(net, {DELTA: rec.delta}, {DELTA: rec.ranges})
     program = low.program
     i = low.sample
+    # arrays built layer by layer, the forward pass upward and the deltas downward, so that building one reads
+    # only arrays already built: a deep network's lowering stays shallow
+    for l in range(net.first, net.L + 1):
+        for name in sorted(low.nodes):
+            if low.layered(name) and low.sources(name, (l,)):
+                low.array(name, (l,))
+    lo = net.integer(rec.ranges[0][1], {})
+    for l in range(net.L, lo - 1, -1):
+        low.array(DELTA, (l,))
     e = net.loss.tree(net.form.output, net.form.size)
     program.loss = Reduce(broadcast(low.visit(e, {SAMPLE: i}), (i,)), i, ())
     for name, (ref, ranges) in low.params.items():

@@ -130,7 +130,7 @@ def recursion_of(net: Network, mutation=None) -> tuple[Recursion, bool]:
 def deltas(net: Network, i: int, mutation: str | None = None) -> dict[int, list]:
     """delta[l, j] of sample i by the recursion, for every layer that has nodes: layer -> [j = 1..n_l]."""
     rec, _ = recursion_of(net, mutation)
-    ev = net.evaluator(i, {DELTA: rec.delta})
+    ev = net.evaluator(i, {DELTA: rec.delta}, {DELTA: rec.ranges})
     layer, lo, hi = rec.ranges[0]
     first, last = (net.evaluate(i, b, {}) for b in (lo, hi))
     return {l: [ev.ref(DELTA, (l, j)) for j in range(1, net.width(l) + 1)] for l in range(int(last), int(first) - 1, -1)}
@@ -145,7 +145,7 @@ def gradient(net: Network, mutation=None, params=None) -> dict:
     True
     """
     rec, mean = recursion_of(net, mutation)
-    evs = [net.evaluator(i, {DELTA: rec.delta}) for i in range(net.samples)]
+    evs = [net.evaluator(i, {DELTA: rec.delta}, {DELTA: rec.ranges}) for i in range(net.samples)]
     scale = se.Rational(1, net.samples) if mean else se.Integer(1)
     out = {}
     wanted = None if params is None else set(params)

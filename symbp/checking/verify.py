@@ -44,7 +44,7 @@ def claims(net: Network, mutation: str | None = None, assumptions=frozenset()) -
 
     def evaluators():
         if "ev" not in cache:
-            cache["ev"] = [net.evaluator(i, {DELTA: recursion.delta}) for i in range(net.samples)]
+            cache["ev"] = [net.evaluator(i, {DELTA: recursion.delta}, {DELTA: recursion.ranges}) for i in range(net.samples)]
         return cache["ev"]
 
     def direct_deltas(l):

@@ -143,7 +143,7 @@ class Network:
         """Evaluate a parsed index-level expression for sample ``i`` with indices bound in ``env``."""
         return self._context(i, overrides).ev.eval(tree, env)
 
-    def evaluator(self, i: int, definitions: dict):
+    def evaluator(self, i: int, definitions: dict, ranges: dict | None = None):
         """An evaluator of trees over sample ``i``'s quantities and named definitions (memoised per evaluator).
 
         >>> from symbp.lang.scope import Definition
@@ -152,7 +152,7 @@ class Network:
         >>> net.evaluator(0, {"twice": twice}).eval(il.parse_expr("twice[1] - b[1,1]"), {})
         -b[1,1] + 2*(b[1,1] + x[1]*W[1,1,1])
         """
-        return _Defined(self._context(i, None), definitions)
+        return _Defined(self._context(i, None), definitions, ranges or {})
 
     def outputs(self, i: int, overrides=None) -> list:
         return [self.node(i, self.form.output, (self.L, k), overrides) for k in range(1, self.width(self.L) + 1)]
@@ -296,6 +296,22 @@ class Network:
         for v in range(lo_v, hi_v + 1):
             yield from self.bindings(rest, {**env, var: v})
 
+    def layer_nodes(self, l: int) -> list:
+        """(name, indices) of every quantity an equation defines on layer ``l`` (with more than the layer index)."""
+        if not hasattr(self, "_layer_nodes"):
+            self._layer_nodes: dict = {}
+            for name, rules in self.rules.items():
+                for rule in rules:
+                    if len(rule.lhs.indices) < 2:
+                        continue
+                    for env in self.bindings(rule.ranges, {}):
+                        try:
+                            idx = tuple(self._ev.index(i, env) for i in rule.lhs.indices)
+                        except (IndexRangeError, ParseError, KeyError):
+                            continue
+                        self._layer_nodes.setdefault(idx[0], []).append((name, idx))
+        return self._layer_nodes.get(l, [])
+
     def rule_for(self, name, idx):
         for rule in self.rules.get(name, ()):
             env = self._match(rule.lhs, idx, rule.ranges)
@@ -345,6 +361,18 @@ class _Context(SymEngineValues, il.Evaluator):
     def __init__(self, net: Network, i: int, overrides: dict):
         self.net, self.i, self.overrides, self.memo = net, i, overrides, {}
         self.ev = self
+        self.warm = net.first - 1  # every node of the layers up to this one is in the memo
+
+    def warm_up(self, layer: int):
+        """Every node below ``layer``, layer by layer from the input: a deep network's recursion stays shallow."""
+        for l in range(self.warm + 1, layer):
+            for name, idx in self.net.layer_nodes(l):
+                if (name, idx) not in self.memo:
+                    try:
+                        self.resolve(name, idx)
+                    except (IndexRangeError, ParseError):
+                        pass  # a node the equations do not define here: resolved (and reported) where it is read
+            self.warm = l
 
     def constant(self, name):
         value = self.named_constant(name)
@@ -365,6 +393,8 @@ class _Context(SymEngineValues, il.Evaluator):
             return size
         found = net.rule_for(name, idx)
         if found is not None:
+            if idx and isinstance(idx[0], int) and idx[0] - 1 > self.warm and name in net.rules:
+                self.warm_up(idx[0])
             rule, env = found
             self.memo[key] = None  # marks a cycle
             try:
@@ -413,8 +443,22 @@ def apply_activation(ev, net: Network, node, env):
 class _Defined(SymEngineValues, il.Evaluator):
     """Trees over one sample's quantities and named definitions, such as a derived recursion's delta."""
 
-    def __init__(self, context: _Context, definitions: dict):
+    def __init__(self, context: _Context, definitions: dict, ranges: dict):
         self.context, self.definitions, self.memo = context, definitions, {}
+        self.ranges = ranges  # name -> ranges of a layered definition's indices: evaluated layer by layer
+        self.done: dict = {}  # name -> the lowest layer evaluated whole, from the top
+
+    def warm_up(self, name: str, layer: int):
+        """Every entry of a recursive definition above ``layer``, from the top down: the recursion stays shallow."""
+        (var, lo, hi), *rest = self.ranges[name]
+        top = self.context.net.integer(hi, {})
+        for l in range(min(self.done.get(name, top + 1) - 1, top), layer, -1):
+            self.done[name] = l
+            for env in self.context.net.bindings(rest, {var: l}):
+                try:
+                    self.ref(name, (l, *(env[v] for v, _, _ in rest)))
+                except IndexRangeError:
+                    pass  # reported where it is read
 
     def constant(self, name):
         return self.context.constant(name)
@@ -429,6 +473,8 @@ class _Defined(SymEngineValues, il.Evaluator):
         key = (name, idx)
         if key in self.memo:
             return self.memo[key]
+        if name in self.ranges and idx and idx[0] + 1 < self.done.get(name, idx[0] + 2):
+            self.warm_up(name, idx[0])
         label = f"{name}[{','.join(map(str, idx))}]"
         if len(idx) != len(definition.indices):
             raise ParseError(f"{name} takes {len(definition.indices)} indices, got {label}")
