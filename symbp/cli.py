@@ -1,8 +1,11 @@
-"""The command line: ``symbp verify`` and ``symbp bench``. Bad input: one line on stderr, exit code 2."""
+"""The command line. Exit codes: 0 every verdict as expected, 1 one is not, 2 bad input (one line on stderr),
+3 an internal error (a bug in symbp: one line asking for a report); no Python traceback reaches the user."""
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -11,10 +14,10 @@ from tqdm import tqdm
 from . import __version__, bench
 from .calculus.prove import prove, to_text as proof_text
 from .calculus.recursions import MUTATIONS, Variant
-from .checking.check import Checker, check
 from .checking.derivation import load
+from .checking.runner import Limits, check_file, check_files, internal_error_text
 from .checking.verify import cross_check, verify
-from .errors import SymbpError, UsageError
+from .errors import DerivationError, SymbpError, UsageError
 from .kernels.codegen import claims_against_plan, generate, write_atomic
 from .model.activations import ACTIVATIONS
 from .model.formulations import FORMS, LAYOUTS
@@ -63,7 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--sizes", action="append", default=[], metavar="WIDTHS",
                    help="check every claim at these layer widths instead of the file's (repeatable), e.g. 3,4,2")
     c.add_argument("--fast", action="store_true", help="use the randomized check only (no symbolic expansion)")
-    c.add_argument("--budget", type=float, default=120.0, help="seconds one claim may take before it is an error (default: 120)")
+    c.add_argument("--budget", type=_seconds, default=Limits.seconds, metavar="SECONDS",
+                   help="seconds each step of a claim may take before the claim is an error (default: 120)")
+    c.add_argument("--memory", type=_megabytes, default=Limits.memory_mb, metavar="MB",
+                   help="memory of the process checking a file, where the platform can limit it; 0: no limit "
+                        "(default: 4096)")
+    c.add_argument("-j", "--jobs", type=_positive, default=1, metavar="N", help="check N files at a time (default: 1)")
     c.add_argument("--points", type=_positive, default=3, help="random points of the numeric test (default: 3)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random points (default: 0)")
     c.add_argument("--no-diagnosis", action="store_true", help="do not search for a likely fix of failing claims")
@@ -137,14 +145,51 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _megabytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number of megabytes >= 0, got {text!r}")
+    return value
+
+
 def _progress(items):
     if not sys.stderr.isatty():
         return items
     return tqdm(items, desc="claims", unit="claim", leave=False)
 
 
+class InternalError(Exception):
+    """A bug in symbp met in a worker process, already said in one line."""
+
+
+#: the sizes refused up front: every parameter is a symbol of the symbolic network (about 400 bytes each)
+MAX_PARAMETERS = 10_000_000
+
+
+def _fits(widths) -> list[int]:
+    """The layer widths, if a network of that size can be built; a one-line error otherwise."""
+    count = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    if count > MAX_PARAMETERS:
+        raise UsageError(f"--layers {','.join(map(str, widths))} has {count:,} parameters; symbp builds every one as "
+                         f"a symbol and handles at most {MAX_PARAMETERS:,}")
+    return widths
+
+
 def _verify(args) -> int:
-    net = Network(args.layers, args.activation, args.output, args.loss, args.form, args.layout, args.samples)
+    net = Network(_fits(check_layers(args.layers)), args.activation, args.output, args.loss, args.form, args.layout, args.samples)
     variant = MUTATIONS[args.mutate] if args.mutate else Variant()
     report = verify(net, args.assume, variant, points=args.points, seed=args.seed, verbose=args.verbose,
                     progress=_progress)
@@ -152,7 +197,8 @@ def _verify(args) -> int:
     return 0 if report.ok else 1
 
 
-def _derivation_files(paths) -> list:
+def _derivation_files(paths) -> tuple[list, list]:
+    """The files to check, and a one-line error for each path that names none."""
     if not paths:
         bundled = Path(__file__).resolve().parent.parent / "derivations"
         if not bundled.is_dir():
@@ -160,32 +206,42 @@ def _derivation_files(paths) -> list:
         if not bundled.is_dir():
             raise UsageError("no bundled derivations/ folder found here; name the files to check")
         paths = [str(bundled)]
-    files = []
+    files, problems = [], []
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(p.glob("*.toml"))
             if not found:
-                raise UsageError(f"{p}: no .toml derivation files in this folder")
+                problems.append(f"{p}: no .toml derivation files in this folder")
             files.extend(found)
         elif p.is_file():
             files.append(p)
         else:
-            raise UsageError(f"{p}: no such file or folder")
-    return files
+            problems.append(f"{p}: no such file or folder")
+    return files, problems
 
 
 def _check(args) -> int:
-    sizes = [check_layers(s) for s in args.sizes]
-    derivations = [load(f) for f in _derivation_files(args.paths)]  # every file is read before any output
-    results, texts = [], []
-    for d in derivations:
-        checker = Checker(d, sizes=sizes or None, fast=args.fast, points=args.points, seed=args.seed,
-                          budget=args.budget, diagnose=not args.no_diagnosis)
-        verdicts = [checker.check(c) for c in _progress(d.claims)]
-        results.extend(verdicts)
-        texts.append(check_text(d.title, d.path, verdicts))
-    print(check_json(results) if args.format == "json" else "\n\n".join(texts))
-    return 0 if all(v.as_expected for v in results) else 1
+    sizes = [_fits(check_layers(s)) for s in args.sizes]
+    files, problems = _derivation_files(args.paths)
+    options = {"sizes": sizes or None, "fast": args.fast, "points": args.points, "seed": args.seed,
+               "diagnose": not args.no_diagnosis}
+    with tqdm(desc="claims", unit="claim", leave=False, disable=not sys.stderr.isatty()) as bar:
+        results = check_files(files, options, Limits(args.budget, args.memory), jobs=args.jobs,
+                              on_verdict=lambda v: bar.update())
+    problems += [r.error for r in results if r.error]
+    internal = [r.internal for r in results if r.internal]
+    checked = [r for r in results if not r.error]
+    verdicts = [v for r in checked for v in r.verdicts]
+    if checked:
+        print(check_json(verdicts) if args.format == "json" else
+              "\n\n".join(check_text(r.title, r.path, r.verdicts) for r in checked))
+    for line in problems:
+        print(f"symbp: error: {line}", file=sys.stderr)
+    if internal:
+        raise InternalError("; ".join(internal))
+    if problems:
+        return 2
+    return 0 if all(v.as_expected for v in verdicts) else 1
 
 
 def _codegen(args) -> int:
@@ -194,8 +250,12 @@ def _codegen(args) -> int:
     layers = args.layers
     if args.derivation:
 
-        d = load(args.derivation)
-        verdicts = check(d)
+        checked = check_file(args.derivation)
+        if checked.error:
+            raise DerivationError(checked.error)
+        if checked.internal:
+            raise InternalError(checked.internal)
+        d, verdicts = load(args.derivation), checked.verdicts
         wrong = [v for v in verdicts if not v.as_expected]
         if wrong:
             print(f"symbp: error: {d.path}: claim {wrong[0].id} is {wrong[0].verdict}, the file expects "
@@ -219,7 +279,7 @@ def _codegen(args) -> int:
             note += "; the file states no gradient of J by a parameter: the kernels follow symbp's verified recursion"
     if layers is None:
         raise UsageError("codegen needs --layers (or a derivation file)")
-    source = generate(check_layers(layers), dtype=args.dtype, source_note=note, **spec)
+    source = generate(_fits(check_layers(layers)), dtype=args.dtype, source_note=note, **spec)
     write_atomic(args.output_file, source, force=args.force)
     print(f"wrote {args.output_file}")
     return 0
@@ -279,17 +339,46 @@ def _bench(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command is None:
-        _parser().print_help()
-        return 2
+    """Run one command; every failure is one line on stderr and an exit code (see the module docstring)."""
     try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            _parser().print_help()
+            return 2
         commands = {"verify": _verify, "check": _check, "codegen": _codegen, "train": _train, "prove": _prove,
                     "bench": _bench}
-        return commands[args.command](args)
+        code = commands[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
+        return code
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `symbp verify | head`: the reader has gone; end quietly, as a Unix tool does
+        _silence_stdout()
+        return 141
+    except OSError as exc:  # a file that cannot be written or read: the environment, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"symbp: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("symbp: error: out of memory; try smaller --layers", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symbp: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in symbp: said as such, with its own exit code
+        text = str(exc) if isinstance(exc, InternalError) else internal_error_text(exc)
+        print(f"symbp: internal error: {text}; this is a bug in symbp, please report it with the command and "
+              "the input that caused it", file=sys.stderr)
+        return 3
+
+
+def _silence_stdout():
+    """Point stdout at the null device so that the interpreter's last flush does not complain either."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout without a file descriptor
+        pass
 
 
 if __name__ == "__main__":
