@@ -6,7 +6,10 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
@@ -18,11 +21,12 @@ from .checking.derivation import load
 from .checking.runner import Limits, check_file, check_files, internal_error_text
 from .checking.verify import cross_check, verify
 from .errors import DerivationError, SymbpError, UsageError
-from .kernels.codegen import claims_against_plan, generate, write_atomic
+from .kernels.codegen import claims_against_plan, generate
 from .model.activations import ACTIVATIONS
 from .model.formulations import FORMS, LAYOUTS
 from .model.losses import ASSUMPTIONS, LOSSES, get_loss
 from .model.network import Network, check_layers
+from .present.files import atomic_files, write_atomic
 from .present.report import check_json, check_text, to_json, to_text
 from .train import load_data, plot_loss, save_params, train
 
@@ -96,10 +100,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--label-column", metavar="NAME", help="the CSV column holding the labels (default: label, else the last)")
     _network_options(t, layers_default="4,8,3", loss_default="cross-entropy")
     t.add_argument("--epochs", type=_positive, default=50, help="(default: 50)")
-    t.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")
+    t.add_argument("--lr", type=_rate, default=0.5, help="learning rate, a finite number > 0 (default: 0.5)")
     t.add_argument("--batch-size", type=_positive, default=None, help="minibatch size (default: the whole training split)")
     t.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    t.add_argument("--holdout", type=float, default=0.2, help="held-out fraction (default: 0.2)")
+    t.add_argument("--holdout", type=_fraction, default=0.2, help="held-out fraction, in [0, 1) (default: 0.2)")
     t.add_argument("--out", default="params.npz", help="parameters file (default: params.npz)")
     t.add_argument("--plot", default=None, help="loss-curve PNG (default: the --out name with _loss.png)")
     t.add_argument("--force", action="store_true", help="replace existing output files")
@@ -135,34 +139,24 @@ def _network_options(p, layers_default, loss_default="bce"):
     p.add_argument("--form", default="explicit-bias", choices=list(FORMS), help="(default: explicit-bias)")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _number(convert, accept, wanted):
+    """An argparse type: ``convert`` the text, and refuse it unless ``accept`` holds, saying what was ``wanted``."""
+    def read(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+    return read
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
-    return value
-
-
-def _megabytes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number of megabytes >= 0, got {text!r}")
-    return value
+_positive = _number(int, lambda v: v >= 1, "a whole number >= 1")
+_seconds = _number(float, lambda v: math.isfinite(v) and v > 0, "a number of seconds > 0")
+_megabytes = _number(int, lambda v: v >= 0, "a whole number of megabytes >= 0")
+_rate = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+_fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def _progress(items):
@@ -286,20 +280,23 @@ def _codegen(args) -> int:
 
 
 def _train(args) -> int:
-    if not 0 <= args.holdout < 1:
-        raise UsageError(f"--holdout must be in [0, 1), got {args.holdout}")
     out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out must end in .npz, got {out}")
     plot = Path(args.plot) if args.plot else out.with_name(out.stem + "_loss.png")
-    for path in (out, plot):
-        if path.exists() and not args.force:
-            raise UsageError(f"{path} exists; pass --force to replace it")
-    data = load_data(args.data, args.label_column)
-    params, history, report = train(
-        data, check_layers(args.layers), args.activation, args.output, args.loss, args.form, args.epochs, args.lr,
-        args.batch_size, args.seed, args.holdout, progress=_epoch_progress,
-    )
-    save_params(out, params, report, force=args.force)
-    plot_loss(plot, history, force=args.force)
+    if plot.absolute() == out.absolute():
+        raise UsageError(f"--plot and --out name the same file, {out}")
+    layers = _fits(check_layers(args.layers))
+    with atomic_files(out, plot, force=args.force) as (out_tmp, plot_tmp):  # an unwritable path fails before training
+        data = load_data(args.data, args.label_column)
+        params, history, report = train(
+            data, layers, args.activation, args.output, args.loss, args.form, args.epochs, args.lr,
+            args.batch_size, args.seed, args.holdout, progress=_epoch_progress,
+        )
+        with open(out_tmp, "wb") as f:
+            save_params(f, params, report)
+        with open(plot_tmp, "wb") as f:
+            plot_loss(f, history)
     held = report.get("heldout_accuracy", report.get("heldout_mse"))
     what = "accuracy" if "heldout_accuracy" in report else "mse"
     print(f"data: {data.source}; split: {report['train_rows']} train / {report['heldout_rows']} held out")
@@ -347,8 +344,9 @@ def main(argv=None) -> int:
             return 2
         commands = {"verify": _verify, "check": _check, "codegen": _codegen, "train": _train, "prove": _prove,
                     "bench": _bench}
-        code = commands[args.command](args)
-        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
+        with _terminate_as_exit():
+            code = commands[args.command](args)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
         return code
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)
@@ -371,6 +369,19 @@ def main(argv=None) -> int:
         print(f"symbp: internal error: {text}; this is a bug in symbp, please report it with the command and "
               "the input that caused it", file=sys.stderr)
         return 3
+
+
+@contextmanager
+def _terminate_as_exit():
+    """SIGTERM raises SystemExit, so that temporary files and worker processes are cleaned up on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _silence_stdout():
