@@ -18,7 +18,7 @@ from . import __version__, bench
 from .calculus.prove import prove, to_text as proof_text
 from .calculus.recursions import MUTATIONS, Variant
 from .checking.derivation import load
-from .checking.runner import Limits, check_file, check_files, internal_error_text
+from .checking.runner import FileResult, Limits, check_file, check_files, internal_error_text
 from .checking.verify import cross_check, verify
 from .errors import DerivationError, SymbpError, UsageError
 from .kernels.codegen import claims_against_plan, generate
@@ -191,8 +191,8 @@ def _verify(args) -> int:
     return 0 if report.ok else 1
 
 
-def _derivation_files(paths) -> tuple[list, list]:
-    """The files to check, and a one-line error for each path that names none."""
+def _derivation_files(paths) -> list:
+    """The files to check, in order, with a one-line error in place of each path that names none."""
     if not paths:
         bundled = Path(__file__).resolve().parent.parent / "derivations"
         if not bundled.is_dir():
@@ -200,29 +200,26 @@ def _derivation_files(paths) -> tuple[list, list]:
         if not bundled.is_dir():
             raise UsageError("no bundled derivations/ folder found here; name the files to check")
         paths = [str(bundled)]
-    files, problems = [], []
+    out = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(p.glob("*.toml"))
-            if not found:
-                problems.append(f"{p}: no .toml derivation files in this folder")
-            files.extend(found)
-        elif p.is_file():
-            files.append(p)
+            out.extend(sorted(p.glob("*.toml")) or [f"{p}: no .toml derivation files in this folder"])
         else:
-            problems.append(f"{p}: no such file or folder")
-    return files, problems
+            out.append(p if p.is_file() else f"{p}: no such file or folder")
+    return out
 
 
 def _check(args) -> int:
     sizes = [_fits(check_layers(s)) for s in args.sizes]
-    files, problems = _derivation_files(args.paths)
+    entries = _derivation_files(args.paths)
+    files = [e for e in entries if isinstance(e, Path)]
     options = {"sizes": sizes or None, "fast": args.fast, "points": args.points, "seed": args.seed,
                "diagnose": not args.no_diagnosis}
     with tqdm(desc="claims", unit="claim", leave=False, disable=not sys.stderr.isatty()) as bar:
-        results = check_files(files, options, Limits(args.budget, args.memory), jobs=args.jobs,
-                              on_verdict=lambda v: bar.update())
-    problems += [r.error for r in results if r.error]
+        results = iter(check_files(files, options, Limits(args.budget, args.memory), jobs=args.jobs,
+                                   on_verdict=lambda v: bar.update()))
+    results = [next(results) if isinstance(e, Path) else FileResult(str(e), error=e) for e in entries]
+    problems = [r.error for r in results if r.error]
     internal = [r.internal for r in results if r.internal]
     checked = [r for r in results if not r.error]
     verdicts = [v for r in checked for v in r.verdicts]
@@ -293,10 +290,13 @@ def _train(args) -> int:
             data, layers, args.activation, args.output, args.loss, args.form, args.epochs, args.lr,
             args.batch_size, args.seed, args.holdout, progress=_epoch_progress,
         )
-        with open(out_tmp, "wb") as f:
-            save_params(f, params, report)
-        with open(plot_tmp, "wb") as f:
-            plot_loss(f, history)
+        for path, tmp, write in ((out, out_tmp, lambda f: save_params(f, params, report)),
+                                 (plot, plot_tmp, lambda f: plot_loss(f, history))):
+            try:
+                with open(tmp, "wb") as f:
+                    write(f)
+            except OSError as exc:  # a full disk, a quota: neither file is written
+                raise UsageError(f"{path}: cannot write it ({exc.strerror or exc}); nothing written") from None
     held = report.get("heldout_accuracy", report.get("heldout_mse"))
     what = "accuracy" if "heldout_accuracy" in report else "mse"
     print(f"data: {data.source}; split: {report['train_rows']} train / {report['heldout_rows']} held out")

@@ -8,7 +8,8 @@ import symengine as se
 from . import diagnosis
 from .claims import Evaluator, Scope
 from .derivation import Claim, Derivation
-from ..calculus.equivalence import Engine, Evidence
+from ..calculus.dag import transform
+from ..calculus.equivalence import EXACT_LIMIT, Engine, Evidence
 from ..errors import ClaimError, IndexRangeError, ShapeError, SymbpError
 from ..model.network import Network
 from ..verdicts import Counterexample, Verdict
@@ -196,8 +197,8 @@ class RealEngine:
     """An :class:`Engine` for claims: a value that is not a real number at a random point is an error.
 
     A side such as ``x[1]**(1/2)`` is complex where ``x[1] < 0``; the engine cannot compare it, and the
-    claim gets an ``error`` verdict, never ``holds``. A difference that is a nonzero number is decided
-    exactly, whatever the numeric test's tolerance: ``x + 10**-400`` is not ``x``.
+    claim gets an ``error`` verdict, never ``holds``. A small difference that expands to a nonzero
+    polynomial is not zero, whatever the numeric test's tolerance: ``x + 10**-400`` is not ``x``.
     """
 
     def __init__(self, engine: Engine):
@@ -210,9 +211,21 @@ class RealEngine:
             raise ClaimError(f"a side is not a real number at a random point ({exc})") from None
         if evidence.equal and evidence.method == "numeric":
             diff = (se.sympify(lhs) - se.sympify(rhs)).subs(self.engine.substitutions)
-            if diff.is_Number and diff != 0:  # below the numeric test's resolution, but not zero
-                return Evidence(False, "exact", None, _short(lhs), _short(rhs))
+            if transform(diff, lambda e: 1, lambda e, args: 1 + sum(args)) <= EXACT_LIMIT:
+                diff = se.expand(diff)
+                if diff != 0 and transform(diff, _rational_leaf, _polynomial_node):  # too small for the numeric test
+                    return Evidence(False, "exact", None, _short(lhs), _short(rhs))
         return evidence
+
+
+def _rational_leaf(e) -> bool:
+    return e.is_Symbol or (e.is_Number and e.is_Rational)
+
+
+def _polynomial_node(e, args) -> bool:
+    """Whether a node and its arguments make a polynomial with rational coefficients: nonzero means not zero."""
+    kind = type(e).__name__
+    return all(args) and (kind in ("Add", "Mul") or (kind == "Pow" and e.args[1].is_Integer and e.args[1] > 0))
 
 
 def index_envs(net, ranges):
