@@ -188,9 +188,9 @@ def real(value, side="value"):
     return value
 
 
-def _short(value) -> str:
+def _short(value, limit=200) -> str:
     text = str(value)
-    return text if len(text) <= 200 else text[:197] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class RealEngine:
@@ -215,7 +215,28 @@ class RealEngine:
                 diff = se.expand(diff)
                 if diff != 0 and transform(diff, _rational_leaf, _polynomial_node):  # too small for the numeric test
                     return Evidence(False, "exact", None, _short(lhs), _short(rhs))
+            fine = transform(se.sympify(lhs) - se.sympify(rhs), _too_fine_leaf, _too_fine_node)
+            if fine:
+                raise ClaimError(f"the sides agree at random points to the numeric test's resolution (2^-150), but "
+                                 f"the claim holds {fine}, which that test cannot resolve: undecided")
         return evidence
+
+
+_FINE_BITS, _FINE_POWER = 100, 64  # numbers and powers beyond these can hide a difference below 2^-150
+
+
+def _too_fine_leaf(e) -> str:
+    if e.is_Number and e.is_Rational:
+        num, den = (e, 1) if e.is_Integer else e.get_num_den()
+        if max(abs(int(num)), int(den)).bit_length() > _FINE_BITS:
+            return f"the number {_short(e, 60)}"
+    return ""
+
+
+def _too_fine_node(e, args) -> str:
+    if type(e).__name__ == "Pow" and e.args[1].is_Number and abs(float(e.args[1])) > _FINE_POWER:
+        return f"the power {_short(e, 60)}"
+    return next((a for a in args if a), "")
 
 
 def _rational_leaf(e) -> bool:
