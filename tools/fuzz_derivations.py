@@ -79,7 +79,7 @@ def false_variants(rng: random.Random, statement, ranges, form, shape):
     lhs, rhs = statement.split(" = ", 1)
     k = rng.choice([20, 40, 46, 60, 100, 200, 400, 999])
     out = [(f"{lhs} = ({rhs}) * (1 + 1e-{k})", ranges, form, shape),
-           (f"{lhs} = {rhs} + 1e-{k}", ranges, form if form == "index" else None, shape if form == "index" else None)]
+           (f"{lhs} = {rhs} + 1e-{k}", ranges, form, shape)]
     if form == "matrix" and shape:
         rows, cols = shape.split(" x ")
         if rows != cols:

@@ -68,6 +68,8 @@ class Checker:
             verdict.verdict, verdict.method, verdict.diagnosis = "error", "", str(exc)
         except RecursionError:
             verdict.verdict, verdict.method, verdict.diagnosis = "error", "", TOO_DEEP
+        except (ZeroDivisionError, OverflowError) as exc:  # index arithmetic such as z[1, 1/0]
+            verdict.verdict, verdict.method, verdict.diagnosis = "error", "", f"an index cannot be computed: {exc}"
         verdict.seconds = time.perf_counter() - start
         return verdict
 
@@ -77,7 +79,7 @@ class Checker:
             start = time.perf_counter()
             try:
                 verdict.diagnosis = self._diagnose(claim, verdict.counterexample.architecture)
-            except (SymbpError, RecursionError):  # no candidate fix could be evaluated: no fix to offer
+            except (SymbpError, RecursionError, ArithmeticError):  # no candidate could be evaluated: no fix
                 verdict.diagnosis = ""
             verdict.seconds += time.perf_counter() - start
 

@@ -229,7 +229,7 @@ class _Loader:
     def aliases(self, net):
         aliases = net.get("aliases", {})
         if not isinstance(aliases, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and il.NAME.match(k) for k, v in aliases.items()
+            isinstance(k, str) and isinstance(v, str) and il.NAME.match(k) and il.NAME.match(v) for k, v in aliases.items()
         ):
             self.fail("aliases must map names to names, such as { s = \"z\" }", key="aliases")
         return aliases

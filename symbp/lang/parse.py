@@ -44,7 +44,10 @@ def parse_expr(text: str, where: str | None = None):
         shown = text.strip() if len(text.strip()) <= 80 else text.strip()[:77] + "..."
         why = f"{exc.msg[:100]} at column {exc.offset}" if isinstance(exc, SyntaxError) else "nested too deeply or not text"
         raise ParseError(f"cannot read {shown!r}: {why}", where) from None
-    return _Reader(where, text.strip()).read(tree.body)
+    try:
+        return _Reader(where, text.strip()).read(tree.body)
+    except RecursionError:  # a deep expression in a process with a small stack; symbp check reads it in a worker
+        raise ParseError("the expression is nested too deeply to read here", where) from None
 
 
 def parse_equation(text: str, where: str | None = None) -> Equation:
