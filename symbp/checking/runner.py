@@ -88,6 +88,9 @@ def check_file(path, options=None, limits=Limits(), on_verdict=None) -> FileResu
             count = worker.drive(result, on_verdict)
         finally:
             worker.stop()
+        if len(result.verdicts) == start and start < count:  # a worker that stopped before its first claim
+            result.internal = result.internal or f"{path}: the worker stopped before claim {start + 1} without a verdict"
+            break
         start = len(result.verdicts)
     return result
 
