@@ -69,6 +69,8 @@ CRASHERS = [
     ("x[1] = 1/0", "a division by zero"),
     ("x[1] = (-1)**(1/2)", "an imaginary number"),
     ("x[1] = x[1]**(1/2) + 1", "not a real number at a random point"),
+    ("z[1,1/0] = 1", "an index cannot be computed"),
+    ("W[10**5000,1,1] = 1", "W[100000"),  # an index too long to print: named, shortened
 ]
 
 

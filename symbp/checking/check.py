@@ -65,7 +65,7 @@ class Checker:
                     break
             verdict.method = "numeric" if "numeric" in methods else "exact"
         except SymbpError as exc:  # a shape mismatch, an index out of range, a value that is not a real number, ...
-            verdict.verdict, verdict.method, verdict.diagnosis = "error", "", str(exc)
+            verdict.verdict, verdict.method, verdict.diagnosis = "error", "", _short(exc, 500)
         except RecursionError:
             verdict.verdict, verdict.method, verdict.diagnosis = "error", "", TOO_DEEP
         except (ZeroDivisionError, OverflowError) as exc:  # index arithmetic such as z[1, 1/0]

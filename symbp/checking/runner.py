@@ -213,6 +213,7 @@ def work(conn, path, options, start, memory_mb):
     os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # a C library's own complaint ("GNU MP: ...") is not for the user
     _limit_memory(memory_mb)
     sys.setrecursionlimit(_RECURSION)
+    sys.set_int_max_str_digits(0)  # an index such as 10**5000 is named in its error (shortened), not a crash
     threading.stack_size(_STACK)  # the recursion limit above needs a deep stack: check in a thread that has one
     thread = threading.Thread(target=_work, args=(conn, path, options, start, memory_mb))
     thread.start()
