@@ -11,9 +11,13 @@ exist). Files are checked in batches by ``symbp check -j N --format json``; the 
 - executions: a canary file that an injected payload would create, found after the run;
 - false holds: a planted false claim (id starting ``false:``) with the verdict ``holds``.
 
+With ``--codegen K`` it also runs ``symbp codegen`` on K files whose gradient claim carries an injected id
+(quotes, backslashes, a NUL, a line separator) and imports each module written: none may fail to import or
+run a payload.
+
 Usage (from the repository root)::
 
-    python tools/fuzz_derivations.py --files 10000 --jobs 2 --budget 5 --seed 0
+    python tools/fuzz_derivations.py --files 10000 --jobs 2 --budget 2 --seed 1 --codegen 40
 
 prints one line per batch and a summary; exit code 0 when every count is zero. The test suite runs a
 smaller share of the same generator (``tests/test_fuzz.py``).
@@ -334,6 +338,34 @@ def run(files: int, seed: int, budget: float, jobs: int, batch: int, keep: Path 
     return totals
 
 
+ID_TAILS = ["", "\\N", '"', "'''", '"""', "\n", "\\", "\x00", "\u2028"]
+
+
+def codegen_run(count: int, seed: int, folder: Path) -> dict:
+    """``symbp codegen`` on files whose gradient claim has an injected id, then each module imported."""
+    totals = {"codegen": 0, "crashes": 0, "executions": 0, "unimportable": 0, "problems": []}
+    rng = random.Random(seed)
+    for n in range(count):
+        payload = PAYLOADS[n % len(PAYLOADS)] + rng.choice(ID_TAILS)
+        source = folder / f"g{n:04d}.toml"
+        source.write_text(header() + claim_toml(payload, *TRUE[1]), encoding="utf-8")
+        module = f"kernels_{n:04d}"
+        r = subprocess.run([sys.executable, "-m", "symbp", "codegen", source.name, "-o", f"{module}.py"], cwd=folder,
+                           capture_output=True, text=True, timeout=600)
+        totals["codegen"] += 1
+        if r.returncode not in (0, 1, 2) or "Traceback" in r.stderr:
+            totals["crashes"] += 1
+            totals["problems"].append(f"codegen {source.name}: exit {r.returncode}: {r.stderr.strip()[-300:]}")
+            continue
+        if r.returncode == 0:
+            i = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=folder, capture_output=True, text=True)
+            if i.returncode != 0:
+                totals["unimportable"] += 1
+                totals["problems"].append(f"{module}.py does not import: {i.stderr.strip()[-300:]}")
+        totals["executions"] = len(list(folder.rglob(CANARY)))
+    return totals
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--files", type=int, default=10_000, help="how many files (default: 10000)")
@@ -342,12 +374,20 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="files checked at a time (default: 2)")
     p.add_argument("--batch", type=int, default=100, help="files per symbp run (default: 100)")
     p.add_argument("--keep", type=Path, help="keep the generated files in this folder")
+    p.add_argument("--codegen", type=int, default=0, metavar="K",
+                   help="also run symbp codegen on K files with an injected claim id, and import each module")
     args = p.parse_args(argv)
     totals = run(args.files, args.seed, args.budget, args.jobs, args.batch, args.keep)
+    bad = totals["crashes"] + totals["hangs"] + totals["executions"] + totals["false_holds"]
+    if args.codegen:
+        with tempfile.TemporaryDirectory(prefix="symbp-fuzz-codegen-") as tmp:
+            generated = codegen_run(args.codegen, args.seed, Path(tmp))
+        totals["problems"] += generated.pop("problems")
+        totals["codegen"] = generated
+        bad += generated["crashes"] + generated["executions"] + generated["unimportable"]
     for line in totals.pop("problems")[:50]:
         print("problem:", line)
     print(json.dumps(totals))
-    bad = totals["crashes"] + totals["hangs"] + totals["executions"] + totals["false_holds"]
     return 0 if bad == 0 else 1
 
 
