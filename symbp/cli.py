@@ -173,11 +173,11 @@ class InternalError(Exception):
 MAX_PARAMETERS = 10_000_000
 
 
-def _fits(widths) -> list[int]:
+def _fits(widths, what="--layers") -> list[int]:
     """The layer widths, if a network of that size can be built; a one-line error otherwise."""
     count = sum(a * b + b for a, b in zip(widths, widths[1:]))
     if count > MAX_PARAMETERS:
-        raise UsageError(f"--layers {','.join(map(str, widths))} has {count:,} parameters; symbp builds every one as "
+        raise UsageError(f"{what} {','.join(map(str, widths))} has {count:,} parameters; symbp builds every one as "
                          f"a symbol and handles at most {MAX_PARAMETERS:,}")
     return widths
 
@@ -210,7 +210,7 @@ def _derivation_files(paths) -> list:
 
 
 def _check(args) -> int:
-    sizes = [_fits(check_layers(s)) for s in args.sizes]
+    sizes = [_fits(check_layers(s), "--sizes") for s in args.sizes]
     entries = _derivation_files(args.paths)
     files = [e for e in entries if isinstance(e, Path)]
     options = {"sizes": sizes or None, "fast": args.fast, "points": args.points, "seed": args.seed,
@@ -255,7 +255,7 @@ def _codegen(args) -> int:
         spec = {k: d.network[k] for k in ("activation", "output", "loss", "form")}
         layers = layers or ",".join(map(str, max(d.architectures, key=len)))
         note = f"from {d.path}: {len(verdicts)} claims checked as expected"
-        smallest = min(d.architectures, key=lambda a: (sum(a), len(a)))
+        smallest = _fits(min(d.architectures, key=lambda a: (sum(a), len(a))), f"{d.path}: the architecture")
         agree = claims_against_plan(d, smallest)
         wrong = [v for v in agree if v.verdict != "holds"]
         if wrong:

@@ -284,7 +284,7 @@ def check_batch(files, folder, budget, jobs, memory=1024, command=None):
 
 def judge(code, verdicts, stderr, seconds, limit, budget) -> dict:
     """The counts of one batch: crashes, hangs and false holds (executions are counted from the canary)."""
-    out = {"crashes": 0, "hangs": 0, "false_holds": 0, "claims": 0, "budget_hits": 0, "problems": []}
+    out = {"crashes": 0, "hangs": 0, "false_holds": 0, "claims": 0, "planted_false": 0, "budget_hits": 0, "problems": []}
     if code is None:
         out["hangs"] += 1
         out["problems"].append(f"the batch ran past {limit:.0f} s")
@@ -299,6 +299,7 @@ def judge(code, verdicts, stderr, seconds, limit, budget) -> dict:
             out["problems"].append(f"{v.get('file')}: claim {v['id']} took {v['seconds']:.1f} s")
         if "time budget" in v.get("diagnosis", ""):
             out["budget_hits"] += 1
+        out["planted_false"] += v["id"].startswith("false:")
         if v["id"].startswith("false:") and v["verdict"] == "holds":
             out["false_holds"] += 1
             out["problems"].append(f"{v.get('file')}: false claim {v['id']} holds: {v['statement']}")
@@ -308,7 +309,7 @@ def judge(code, verdicts, stderr, seconds, limit, budget) -> dict:
 def run(files: int, seed: int, budget: float, jobs: int, batch: int, keep: Path | None = None) -> dict:
     """Generate and check ``files`` files; the totals."""
     totals = {"files": 0, "claims": 0, "crashes": 0, "hangs": 0, "executions": 0, "false_holds": 0,
-              "budget_hits": 0, "kinds": {k: 0 for k in KINDS}, "problems": []}
+              "planted_false": 0, "budget_hits": 0, "kinds": {k: 0 for k in KINDS}, "problems": []}
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="symbp-fuzz-") as tmp:
         folder = keep or Path(tmp)
@@ -322,7 +323,7 @@ def run(files: int, seed: int, budget: float, jobs: int, batch: int, keep: Path 
                 path.write_text(text, encoding="utf-8")
                 paths.append(path.name)
             counts = judge(*check_batch(paths, folder, budget, jobs), budget=budget)
-            for key in ("claims", "crashes", "hangs", "false_holds", "budget_hits"):
+            for key in ("claims", "crashes", "hangs", "false_holds", "planted_false", "budget_hits"):
                 totals[key] += counts[key]
             totals["problems"] += counts["problems"]
             totals["files"] += len(paths)
@@ -330,7 +331,8 @@ def run(files: int, seed: int, budget: float, jobs: int, batch: int, keep: Path 
             totals["executions"] = len(canaries)
             print(f"{totals['files']:6d} files, {totals['claims']:6d} claims, {time.monotonic() - start:7.0f} s: "
                   f"crashes {totals['crashes']}, hangs {totals['hangs']}, executions {totals['executions']}, "
-                  f"false holds {totals['false_holds']}, budget hits {totals['budget_hits']}", flush=True)
+                  f"false holds {totals['false_holds']} of {totals['planted_false']} planted, "
+                  f"budget hits {totals['budget_hits']}", flush=True)
             if keep is None:
                 for p in paths:
                     (folder / p).unlink()
