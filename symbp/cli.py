@@ -1,9 +1,15 @@
-"""The command line: ``symbp verify`` and ``symbp bench``. Bad input: one line on stderr, exit code 2."""
+"""The command line. Exit codes: 0 every verdict as expected, 1 one is not, 2 bad input (one line on stderr),
+3 an internal error (a bug in symbp: one line asking for a report); no Python traceback reaches the user."""
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from tqdm import tqdm
@@ -11,15 +17,16 @@ from tqdm import tqdm
 from . import __version__, bench
 from .calculus.prove import prove, to_text as proof_text
 from .calculus.recursions import MUTATIONS
-from .checking.check import Checker, check
 from .checking.derivation import load
+from .checking.runner import FileResult, Limits, check_file, check_files, internal_error_text
 from .checking.verify import cross_check, derived, verify
-from .errors import SymbpError, UsageError
-from .kernels.codegen import claims_against_plan, generate, write_atomic
+from .errors import DerivationError, SymbpError, UsageError
+from .kernels.codegen import claims_against_plan, generate
 from .model.activations import ACTIVATIONS
 from .model.formulations import FORMS, LAYOUTS, get_formulation
 from .model.losses import ASSUMPTIONS, LOSSES, get_loss
 from .model.network import Network, check_layers
+from .present.files import atomic_files, write_atomic
 from .present.report import check_json, check_text, derived_text, to_json, to_text
 from .train import load_data, plot_loss, save_params, train
 
@@ -66,7 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--sizes", action="append", default=[], metavar="WIDTHS",
                    help="check every claim at these layer widths instead of the file's (repeatable), e.g. 3,4,2")
     c.add_argument("--fast", action="store_true", help="use the randomized check only (no symbolic expansion)")
-    c.add_argument("--budget", type=float, default=120.0, help="seconds one claim may take before it is an error (default: 120)")
+    c.add_argument("--budget", type=_seconds, default=Limits.seconds, metavar="SECONDS",
+                   help="seconds each step of a claim may take before the claim is an error (default: 120)")
+    c.add_argument("--memory", type=_megabytes, default=Limits.memory_mb, metavar="MB",
+                   help="memory of the process checking a file, where the platform can limit it; 0: no limit "
+                        "(default: 4096)")
+    c.add_argument("-j", "--jobs", type=_positive, default=1, metavar="N", help="check N files at a time (default: 1)")
     c.add_argument("--points", type=_positive, default=3, help="random points of the numeric test (default: 3)")
     c.add_argument("--seed", type=int, default=0, help="seed of the random points (default: 0)")
     c.add_argument("--no-diagnosis", action="store_true", help="do not search for a likely fix of failing claims")
@@ -91,10 +103,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--label-column", metavar="NAME", help="the CSV column holding the labels (default: label, else the last)")
     _network_options(t, layers_default="4,8,3", loss_default="cross-entropy")
     t.add_argument("--epochs", type=_positive, default=50, help="(default: 50)")
-    t.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")
+    t.add_argument("--lr", type=_rate, default=0.5, help="learning rate, a finite number > 0 (default: 0.5)")
     t.add_argument("--batch-size", type=_positive, default=None, help="minibatch size (default: the whole training split)")
     t.add_argument("--seed", type=int, default=0, help="(default: 0)")
-    t.add_argument("--holdout", type=float, default=0.2, help="held-out fraction (default: 0.2)")
+    t.add_argument("--holdout", type=_fraction, default=0.2, help="held-out fraction, in [0, 1) (default: 0.2)")
     t.add_argument("--out", default="params.npz", help="parameters file (default: params.npz)")
     t.add_argument("--plot", default=None, help="loss-curve PNG (default: the --out name with _loss.png)")
     t.add_argument("--force", action="store_true", help="replace existing output files")
@@ -148,14 +160,24 @@ def _network_options(p, layers_default, loss_default="bce"):
     p.add_argument("--form", default="explicit-bias", choices=list(FORMS), help="(default: explicit-bias)")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _number(convert, accept, wanted):
+    """An argparse type: ``convert`` the text, and refuse it unless ``accept`` holds, saying what was ``wanted``."""
+    def read(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+    return read
+
+
+_positive = _number(int, lambda v: v >= 1, "a whole number >= 1")
+_seconds = _number(float, lambda v: math.isfinite(v) and v > 0, "a number of seconds > 0")
+_megabytes = _number(int, lambda v: v >= 0, "a whole number of megabytes >= 0")
+_rate = _number(float, lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+_fraction = _number(float, lambda v: 0 <= v < 1, "a number in [0, 1)")
 
 
 def _progress(items):
@@ -164,8 +186,26 @@ def _progress(items):
     return tqdm(items, desc="claims", unit="claim", leave=False)
 
 
+class InternalError(Exception):
+    """A bug in symbp met in a worker process, already said in one line."""
+
+
+#: the sizes refused up front: every parameter is a symbol of the symbolic network (about 400 bytes each)
+MAX_PARAMETERS = 10_000_000
+
+
+def _fits(widths, what="--layers") -> list[int]:
+    """The layer widths, if a network of that size can be built; a one-line error otherwise."""
+    count = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    if count > MAX_PARAMETERS:
+        raise UsageError(f"{what} {','.join(map(str, widths))} has {count:,} parameters; symbp builds every one as "
+                         f"a symbol and handles at most {MAX_PARAMETERS:,}")
+    return widths
+
+
 def _verify(args) -> int:
-    net = Network(args.layers, args.activation, args.output, args.loss, args.form, args.layout, args.samples)
+    net = Network(_fits(check_layers(args.layers)), args.activation, args.output, args.loss, args.form, args.layout,
+                  args.samples)
     report = verify(net, args.assume, args.mutate, points=args.points, seed=args.seed, verbose=args.verbose,
                     progress=_progress)
     print(to_json(report) if args.format == "json" else to_text(report, args.verbose))
@@ -173,6 +213,7 @@ def _verify(args) -> int:
 
 
 def _derivation_files(paths) -> list:
+    """The files to check, in order, with a one-line error in place of each path that names none."""
     if not paths:
         bundled = Path(__file__).resolve().parent.parent / "derivations"
         if not bundled.is_dir():
@@ -180,32 +221,39 @@ def _derivation_files(paths) -> list:
         if not bundled.is_dir():
             raise UsageError("no bundled derivations/ folder found here; name the files to check")
         paths = [str(bundled)]
-    files = []
+    out = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(p.glob("*.toml"))
-            if not found:
-                raise UsageError(f"{p}: no .toml derivation files in this folder")
-            files.extend(found)
-        elif p.is_file():
-            files.append(p)
+            out.extend(sorted(p.glob("*.toml")) or [f"{p}: no .toml derivation files in this folder"])
         else:
-            raise UsageError(f"{p}: no such file or folder")
-    return files
+            out.append(p if p.is_file() else f"{p}: no such file or folder")
+    return out
 
 
 def _check(args) -> int:
-    sizes = [check_layers(s) for s in args.sizes]
-    derivations = [load(f) for f in _derivation_files(args.paths)]  # every file is read before any output
-    results, texts = [], []
-    for d in derivations:
-        checker = Checker(d, sizes=sizes or None, fast=args.fast, points=args.points, seed=args.seed,
-                          budget=args.budget, diagnose=not args.no_diagnosis)
-        verdicts = [checker.check(c) for c in _progress(d.claims)]
-        results.extend(verdicts)
-        texts.append(check_text(d.title, d.path, verdicts))
-    print(check_json(results) if args.format == "json" else "\n\n".join(texts))
-    return 0 if all(v.as_expected for v in results) else 1
+    sizes = [_fits(check_layers(s), "--sizes") for s in args.sizes]
+    entries = _derivation_files(args.paths)
+    files = [e for e in entries if isinstance(e, Path)]
+    options = {"sizes": sizes or None, "fast": args.fast, "points": args.points, "seed": args.seed,
+               "diagnose": not args.no_diagnosis}
+    with tqdm(desc="claims", unit="claim", leave=False, disable=not sys.stderr.isatty()) as bar:
+        results = iter(check_files(files, options, Limits(args.budget, args.memory), jobs=args.jobs,
+                                   on_verdict=lambda v: bar.update()))
+    results = [next(results) if isinstance(e, Path) else FileResult(str(e), error=e) for e in entries]
+    problems = [r.error for r in results if r.error]
+    internal = [r.internal for r in results if r.internal]
+    checked = [r for r in results if not r.error]
+    verdicts = [v for r in checked for v in r.verdicts]
+    if checked:
+        print(check_json(verdicts) if args.format == "json" else
+              "\n\n".join(check_text(r.title, r.path, r.verdicts) for r in checked))
+    for line in problems:
+        print(f"symbp: error: {line}", file=sys.stderr)
+    if internal:
+        raise InternalError("; ".join(internal))
+    if problems:
+        return 2
+    return 0 if all(v.as_expected for v in verdicts) else 1
 
 
 def _codegen(args) -> int:
@@ -213,8 +261,12 @@ def _codegen(args) -> int:
     spec = {"activation": args.activation, "output": args.output, "loss": args.loss, "form": args.form}
     layers = args.layers
     if args.derivation:
-        d = load(args.derivation)
-        verdicts = check(d)
+        checked = check_file(args.derivation)
+        if checked.error:
+            raise DerivationError(checked.error)
+        if checked.internal:
+            raise InternalError(checked.internal)
+        d, verdicts = load(args.derivation), checked.verdicts
         wrong = [v for v in verdicts if not v.as_expected]
         if wrong:
             print(f"symbp: error: {d.path}: claim {wrong[0].id} is {wrong[0].verdict}, the file expects "
@@ -224,7 +276,7 @@ def _codegen(args) -> int:
         spec["formulation"] = d.formulation
         layers = layers or ",".join(map(str, max(d.architectures, key=len)))
         note = f"from {d.path}: {len(verdicts)} claims checked as expected"
-        smallest = min(d.architectures, key=lambda a: (sum(a), len(a)))
+        smallest = _fits(min(d.architectures, key=lambda a: (sum(a), len(a))), f"{d.path}: the architecture")
         agree = claims_against_plan(d, smallest)
         wrong = [v for v in agree if v.verdict != "holds"]
         if wrong:
@@ -239,27 +291,33 @@ def _codegen(args) -> int:
             note += "; the file states no gradient of J by a parameter: the kernels follow symbp's verified recursion"
     if layers is None:
         raise UsageError("codegen needs --layers (or a derivation file)")
-    source = generate(check_layers(layers), dtype=args.dtype, source_note=note, **spec)
+    source = generate(_fits(check_layers(layers)), dtype=args.dtype, source_note=note, **spec)
     write_atomic(args.output_file, source, force=args.force)
     print(f"wrote {args.output_file}")
     return 0
 
 
 def _train(args) -> int:
-    if not 0 <= args.holdout < 1:
-        raise UsageError(f"--holdout must be in [0, 1), got {args.holdout}")
     out = Path(args.out)
+    if out.suffix != ".npz":
+        raise UsageError(f"--out must end in .npz, got {out}")
     plot = Path(args.plot) if args.plot else out.with_name(out.stem + "_loss.png")
-    for path in (out, plot):
-        if path.exists() and not args.force:
-            raise UsageError(f"{path} exists; pass --force to replace it")
-    data = load_data(args.data, args.label_column)
-    params, history, report = train(
-        data, check_layers(args.layers), args.activation, args.output, args.loss, args.form, args.epochs, args.lr,
-        args.batch_size, args.seed, args.holdout, progress=_epoch_progress,
-    )
-    save_params(out, params, report, force=args.force)
-    plot_loss(plot, history, force=args.force)
+    if plot.absolute() == out.absolute():
+        raise UsageError(f"--plot and --out name the same file, {out}")
+    layers = _fits(check_layers(args.layers))
+    with atomic_files(out, plot, force=args.force) as (out_tmp, plot_tmp):  # an unwritable path fails before training
+        data = load_data(args.data, args.label_column)
+        params, history, report = train(
+            data, layers, args.activation, args.output, args.loss, args.form, args.epochs, args.lr,
+            args.batch_size, args.seed, args.holdout, progress=_epoch_progress,
+        )
+        for path, tmp, write in ((out, out_tmp, lambda f: save_params(f, params, report)),
+                                 (plot, plot_tmp, lambda f: plot_loss(f, history))):
+            try:
+                with open(tmp, "wb") as f:
+                    write(f)
+            except OSError as exc:  # a full disk, a quota: neither file is written
+                raise UsageError(f"{path}: cannot write it ({exc.strerror or exc}); nothing written") from None
     held = report.get("heldout_accuracy", report.get("heldout_mse"))
     what = "accuracy" if "heldout_accuracy" in report else "mse"
     print(f"data: {data.source}; split: {report['train_rows']} train / {report['heldout_rows']} held out")
@@ -314,18 +372,61 @@ def _bench(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command is None:
-        _parser().print_help()
-        return 2
+    """Run one command; every failure is one line on stderr and an exit code (see the module docstring)."""
     try:
+        args = _parser().parse_args(argv)
+        if args.command is None:
+            _parser().print_help()
+            return 2
         commands = {"verify": _verify, "check": _check, "codegen": _codegen, "train": _train, "prove": _prove,
                     "derive": _derive,
                     "bench": _bench}
-        return commands[args.command](args)
+        with _terminate_as_exit():
+            code = commands[args.command](args)
+            sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at exit
+        return code
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `symbp verify | head`: the reader has gone; end quietly, as a Unix tool does
+        _silence_stdout()
+        return 141
+    except OSError as exc:  # a file that cannot be written or read: the environment, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"symbp: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("symbp: error: out of memory; try smaller --layers", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("symbp: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in symbp: said as such, with its own exit code
+        text = str(exc) if isinstance(exc, InternalError) else internal_error_text(exc)
+        print(f"symbp: internal error: {text}; this is a bug in symbp, please report it with the command and "
+              "the input that caused it", file=sys.stderr)
+        return 3
+
+
+@contextmanager
+def _terminate_as_exit():
+    """SIGTERM raises SystemExit, so that temporary files and worker processes are cleaned up on the way out."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout():
+    """Point stdout at the null device so that the interpreter's last flush does not complain either."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout without a file descriptor
+        pass
 
 
 if __name__ == "__main__":

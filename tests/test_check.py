@@ -5,6 +5,7 @@ import pytest
 from symbp.checking.check import Checker, check
 from symbp.cli import main
 from symbp.checking.derivation import load
+from symbp.checking.runner import Limits, check_files
 
 HEADER = '''title = "broken"
 [network]
@@ -89,11 +90,15 @@ def test_bad_claims_are_errors_naming_the_problem(tmp_path, statement, ranges, m
     assert v.verdict == "error" and message in v.diagnosis, v.diagnosis
 
 
-def test_time_budget_turns_a_slow_claim_into_an_error(tmp_path):
-    d = write(tmp_path, claim("d(J)/d(W[1,1,1]) = d(J)/d(W[1,1,1])", "", expect="holds"))
-    d.architectures = [[30, 60, 60, 30]]
-    (v,) = check(d, budget=0.05)
-    assert v.verdict == "error" and "budget" in v.diagnosis
+def test_time_budget_turns_a_slow_claim_into_an_error_and_the_next_claim_is_checked(tmp_path):
+    widths = ", ".join(["2"] * 121)  # minutes of work inside SymEngine, far past the budget
+    slow = claim("d(J)/d(W[1,1,1]) = d(J)/d(W[1,1,1])", "", "slow") + f"architectures = [[{widths}]]\n"
+    f = tmp_path / "d.toml"
+    f.write_text(HEADER + slow + claim(*CORRECT[3], "next"))
+    (result,) = check_files([f], limits=Limits(seconds=5))
+    slow, following = result.verdicts
+    assert slow.verdict == "error" and "took longer than the time budget of 5 s" in slow.diagnosis
+    assert following.verdict == "holds" and following.id == "next"
 
 
 def test_other_sizes_and_fast(tmp_path):

@@ -16,7 +16,7 @@ from .. import lang as il
 from ..model.activations import ACTIVATIONS
 from ..lang.scope import ACTIVATION_NAMES, DERIVATIVE_NAMES, Definition, Scope
 from ..errors import DerivationError, ParseError, SymbpError
-from ..model.formulations import Formulation, get_formulation
+from ..model.formulations import FORMS, LAYOUTS, Formulation, get_formulation
 from ..model.losses import ASSUMPTIONS, LOSSES
 
 EXPECTATIONS = ("holds", "fails", "error")
@@ -174,12 +174,13 @@ class _Loader:
             "samples": net.get("samples", 1),
             "assume": net.get("assume", []),
         }
-        for key, allowed in (("activation", ACTIVATIONS), ("output", ACTIVATIONS), ("loss", LOSSES)):
-            if spec[key] is not None and spec[key] not in allowed:
+        for key, allowed in (("activation", ACTIVATIONS), ("output", ACTIVATIONS), ("loss", LOSSES),
+                             ("form", FORMS), ("layout", LAYOUTS)):
+            if spec[key] is not None and (not isinstance(spec[key], str) or spec[key] not in allowed):
                 self.fail(f"unknown {key} {spec[key]!r}; expected one of: {', '.join(allowed)}", value=spec[key], key=key)
         if not isinstance(spec["samples"], int) or isinstance(spec["samples"], bool) or spec["samples"] < 1:
             self.fail("samples must be a whole number >= 1", key="samples")
-        if not isinstance(spec["assume"], list) or any(a not in ASSUMPTIONS for a in spec["assume"]):
+        if not isinstance(spec["assume"], list) or any(not isinstance(a, str) or a not in ASSUMPTIONS for a in spec["assume"]):
             self.fail(f"assume must be a list of: {', '.join(ASSUMPTIONS)}", key="assume")
         archs = net.get("architectures", [[3, 4, 2]])
         if not (isinstance(archs, list) and archs and all(
@@ -202,8 +203,16 @@ class _Loader:
         try:
             eqs = tuple((e["equation"], e.get("ranges", "")) for e in custom["equations"])
             params = tuple((p["parameter"], p["ranges"]) for p in custom["parameters"])
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, AttributeError):
+            eqs = params = None
+        if not eqs or not params or not all(isinstance(t, str) for pair in eqs + params for t in pair):
             self.fail("formulation equations and parameters are tables with equation/parameter and ranges", key="equations")
+        for key in ("first_layer", "node_low"):
+            if key in custom and (not isinstance(custom[key], int) or isinstance(custom[key], bool) or not 0 <= custom[key] <= 1):
+                self.fail(f"formulation {key} must be 0 or 1", key=key)
+        for key in ("name", "size", "activation", "derivative"):
+            if key in custom and not (isinstance(custom[key], str) and il.NAME.match(custom[key])):
+                self.fail(f"formulation {key} must be a name such as \"n\"", key=key)
         f = Formulation(
             name=str(custom.get("name", "custom")), description="from the derivation file",
             first_layer=int(custom.get("first_layer", base.first_layer)), node_low=int(custom.get("node_low", base.node_low)),
@@ -223,7 +232,7 @@ class _Loader:
     def aliases(self, net):
         aliases = net.get("aliases", {})
         if not isinstance(aliases, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and il.NAME.match(k) for k, v in aliases.items()
+            isinstance(k, str) and isinstance(v, str) and il.NAME.match(k) and il.NAME.match(v) for k, v in aliases.items()
         ):
             self.fail("aliases must map names to names, such as { s = \"z\" }", key="aliases")
         return aliases

@@ -6,12 +6,8 @@ engine's random point and compared with the direct gradients (float64, relative 
 """
 from __future__ import annotations
 
-import os
-import re
-import tempfile
 import time
 import types
-from pathlib import Path
 
 import numpy as np
 import symengine as se
@@ -231,23 +227,22 @@ def generate(layers, activation="sigmoid", output=None, loss="bce", form="explic
 
 
 def docstring(text: str) -> str:
-    """Text that is safe inside a module's triple-quoted docstring: no escape and no closing quotes survive."""
-    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    return re.sub(r"[^\x20-\x7e\n]", "?", text)
+    r'''``text`` as the inside of a triple-quoted docstring that reads back as ``text`` and nothing else.
 
+    Claim ids and file names come from a derivation file: no quote may end the docstring, no backslash
+    start an escape (``\N`` alone is a syntax error), no control character break the module.
 
-def write_atomic(path, text: str, force: bool = False) -> None:
-    """Write ``text`` to ``path`` through a temporary file; an existing file only with ``force``."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise UsageError(f"{path} exists; pass --force to replace it")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent} is not a folder")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    >>> import ast
+    >>> text = 'x' + '"' * 3 + '; __import__("os").system("touch PWNED"); \\N{oops} \x00'
+    >>> ast.literal_eval('"' * 3 + docstring(text) + '"' * 3) == text
+    True
+    '''
+    out = []
+    for ch in text:
+        if ch in "\\\"":
+            out.append("\\" + ch)
+        elif ch == "\n" or ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out)

@@ -21,6 +21,8 @@ from .tree import (BUILTINS, FUNCTIONS, NAME, Apply, BinOp, BoolOp, Call, Compar
                    Kronecker, Name, Neg, Not, Num, Ref, Sum)
 
 _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
+_DECIMAL = re.compile(r"(?P<mantissa>\d*\.?\d*)(?:[eE](?P<exponent>[+-]?\d+))?")
+_LITERAL_DIGITS = 1000  # a literal with more digits than this is a typo or an attack, not a derivation
 _CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
@@ -38,9 +40,14 @@ def parse_expr(text: str, where: str | None = None):
         with warnings.catch_warnings():  # escape sequences in the text are its author's business, not a warning
             warnings.simplefilter("ignore")
             tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ParseError(f"cannot read {text.strip()!r}: {exc.msg} at column {exc.offset}", where) from None
-    return _Reader(where).read(tree.body)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:  # ValueError: a NUL character
+        shown = text.strip() if len(text.strip()) <= 80 else text.strip()[:77] + "..."
+        why = f"{exc.msg[:100]} at column {exc.offset}" if isinstance(exc, SyntaxError) else "nested too deeply or not text"
+        raise ParseError(f"cannot read {shown!r}: {why}", where) from None
+    try:
+        return _Reader(where, text.strip()).read(tree.body)
+    except RecursionError:  # a deep expression in a process with a small stack; symbp check reads it in a worker
+        raise ParseError("the expression is nested too deeply to read here", where) from None
 
 
 def parse_equation(text: str, where: str | None = None) -> Equation:
@@ -75,8 +82,8 @@ def _is_d(node) -> bool:
 class _Reader:
     """Turns a whitelisted Python AST into the tree above."""
 
-    def __init__(self, where):
-        self.where = where
+    def __init__(self, where, source=""):
+        self.where, self.source = where, source
 
     def fail(self, node, message):
         col = getattr(node, "col_offset", None)
@@ -95,10 +102,21 @@ class _Reader:
         return self.read(node.args[0])
 
     def _Constant(self, node):
+        """A number exactly as written: ``0.1`` is 1/10 and ``1e-400`` is 10^-400, never a double in between."""
         v = node.value
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             self.fail(node, f"only numbers are allowed as constants, got {v!r}")
-        return Num(Fraction(str(v)) if isinstance(v, float) else Fraction(v))
+        if isinstance(v, int):
+            if len(str(abs(v))) > _LITERAL_DIGITS:
+                self.fail(node, f"the number is out of range: at most {_LITERAL_DIGITS} digits")
+            return Num(Fraction(v))
+        text = ast.get_source_segment(self.source, node) or ""
+        digits = _DECIMAL.fullmatch(text.replace("_", ""))
+        if digits is None:
+            self.fail(node, f"cannot read the number {text!r}")
+        if len(digits["mantissa"]) + abs(int(digits["exponent"] or 0)) > _LITERAL_DIGITS:
+            self.fail(node, f"the number {text[:40]!r} is out of range: at most {_LITERAL_DIGITS} digits either side of the point")
+        return Num(Fraction(text.replace("_", "")))
 
     def name(self, node, name):
         if not NAME.match(name):

@@ -105,6 +105,9 @@ class Network:
         return range(self.form.node_low, self.width(l) + 1)
 
     def activation_for(self, l: int) -> Activation:
+        """The activation of layer ``l``; an IndexRangeError for a layer the network does not have."""
+        if not self.first <= l <= self.L:
+            raise IndexRangeError(f"layer {l} does not exist; layers run from {self.first} to {self.L}")
         if l == self.L:
             return self.output
         if l == self.first:
