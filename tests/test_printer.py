@@ -8,11 +8,16 @@ from symbp.kernels.printer import ElementwisePrinter, InplacePrinter, NumPyPrint
 
 
 def test_activation_code_exact_strings():
-    assert activation_code("sigmoid", False, "Z1", None) == "1 / (1 + np.exp(-Z1))"
-    assert activation_code("sigmoid", True, "Z1", "A1") == "A1*(1 - A1)"
-    assert activation_code("tanh", True, "Z2", "A2") == "1 - A2**2"
+    """Printed from the catalog's formulas through the function table: stable forms, constants as literals."""
+    assert activation_code("sigmoid", False, "Z1", None) == "_sigmoid(Z1)"
+    assert activation_code("sigmoid", True, "Z1", "A1") == "(A1 * (1 - A1))"
+    assert activation_code("tanh", True, "Z2", "A2") == "(1 - (A2 ** 2))"
     assert activation_code("relu", False, "Z1", None) == "np.where((Z1 > 0), Z1, 0)"
     assert activation_code("relu", True, "Z1", "A1") == "np.where((Z1 > 0), 1, 0)"
+    assert activation_code("softplus", False, "Z", None) == "np.logaddexp(0, Z)"
+    assert activation_code("gelu", False, "Z", None) == "((Z * (1 + _erf((Z / 1.4142135623730951)))) / 2)"
+    assert activation_code("leaky-relu", True, "Z", None) == "np.where((Z > 0), 1, 0.01)"
+    assert activation_code("softplus", False, "Z", None, "jax", "jnp") == "jnp.logaddexp(0, Z)"
 
 
 def test_inplace_chains_exact_strings():

@@ -17,6 +17,7 @@ import sympy
 import symengine as se
 from sympy.printing.numpy import NumPyPrinter as SymPyNumPyPrinter
 
+from .. import lang as il
 from ..calculus.batch import SAMPLE_AXIS, Act, Axis, Call, Const, Leaf, Map, Reduce, Scalar, Window
 from ..lang.visitor import Visitor
 from ..model.activations import ACTIVATIONS, Activation
@@ -116,20 +117,95 @@ class InplacePrinter(ElementwisePrinter):
         raise _NotAChain
 
 
+def activation_tree(act: Activation | str, derivative: bool, with_a: bool):
+    """The catalog's tree for an activation, its derivative, or its derivative written with ``a`` = its value."""
+    act = ACTIVATIONS[act] if isinstance(act, str) else act
+    if derivative and with_a and "derivative_in_a" in act.trees:
+        return act.trees["derivative_in_a"]
+    return act.trees["derivative" if derivative else "value"]
+
+
+#: functions whose SymEngine forms can run as an in-place ufunc chain without losing finite values: an
+#: overflow of exp(-z) to inf gives the sigmoid's right limit, 0 (the forward pass ignores that overflow)
+CHAINABLE = {"sigmoid", "tanh", "exp"}
+
+
+def chainable(tree) -> bool:
+    return all(n.name in CHAINABLE for n in il.walk(tree) if isinstance(n, il.Fn)) and not any(
+        isinstance(n, il.Cond) for n in il.walk(tree))
+
+
 def activation_expr(act: Activation | str, derivative: bool, z: str, a: str | None):
     """An activation (or its derivative, with ``a`` = its value where the catalog writes it so) in SymPy."""
     act = ACTIVATIONS[act] if isinstance(act, str) else act
-    Z = se.Symbol(z)
-    if derivative and a and "derivative_in_a" in act.trees:
-        expr = Formula({"u": Z, "a": se.Symbol(a)}).eval(act.trees["derivative_in_a"], {})
-    else:
-        expr = Formula({"u": Z}).eval(act.trees["derivative" if derivative else "value"], {})
-    return sympy.sympify(expr._sympy_())
+    tree = activation_tree(act, derivative, bool(a))
+    names = {"u": se.Symbol(z), "a": se.Symbol(a)} if a else {"u": se.Symbol(z)}
+    expr = sympy.sympify(Formula(names).eval(tree, {})._sympy_())
+    # an irrational constant (sqrt(2), pi) as a float literal: Python's floats keep a float32 array float32
+    return expr.replace(lambda e: e.is_number and not e.is_Rational and not e.free_symbols,
+                        lambda e: e.evalf(17))
 
 
-def activation_code(act, derivative: bool, z: str, a: str | None) -> str:
-    """Code for an activation or its derivative, as one expression."""
-    return ElementwisePrinter().doprint(activation_expr(act, derivative, z, a))
+class FormulaPrinter(Visitor):
+    """A catalog formula as code for one target: functions through the function table's stable code."""
+
+    prefix = "_print_"
+
+    def __init__(self, names: dict, target: str = "numpy", module: str = "np"):
+        self.names, self.target, self.module = names, target, module
+
+    def doprint(self, tree) -> str:
+        return self.visit(tree)
+
+    def constant(self, tree):
+        """A subtree of numbers only, as a Python float literal (it keeps a float32 array float32)."""
+        if any(isinstance(n, il.Name) and n.name != "pi" for n in il.walk(tree)):
+            return None
+        return repr(float(Formula({}).eval(tree, {})))
+
+    def _print_Num(self, node):
+        v = node.value
+        return str(v.numerator) if v.denominator == 1 else repr(float(v))
+
+    def _print_Name(self, node):
+        return self.names[node.name] if node.name in self.names else repr(float(Formula({}).eval(node, {})))
+
+    def _print_Neg(self, node):
+        return f"(-{self.doprint(node.operand)})"
+
+    def _print_BinOp(self, node):
+        folded = self.constant(node)
+        if folded is not None:
+            return folded
+        return f"({self.doprint(node.left)} {node.op} {self.doprint(node.right)})"
+
+    def _print_Fn(self, node):
+        folded = self.constant(node)
+        if folded is not None:
+            return folded
+        return FUNCTIONS[node.name].code[self.target].format(*(self.doprint(a) for a in node.args))
+
+    def _print_Compare(self, node):
+        return f"({self.doprint(node.left)} {node.op} {self.doprint(node.right)})"
+
+    def _print_BoolOp(self, node):
+        return "(" + (" & " if node.op == "and" else " | ").join(self.doprint(v) for v in node.values) + ")"
+
+    def _print_Not(self, node):
+        return f"~{self.doprint(node.operand)}"
+
+    def _print_Cond(self, node):
+        return f"{self.module}.where({self.doprint(node.test)}, {self.doprint(node.then)}, {self.doprint(node.orelse)})"
+
+    def _print_Apply(self, node):
+        raise NotImplementedError(f"{node.name}(...) is the generic activation: it has no code")
+
+
+def activation_code(act, derivative: bool, z: str, a: str | None, target: str = "numpy", module: str = "np") -> str:
+    """Code for an activation or its derivative, as one expression, from the catalog's formula."""
+    tree = activation_tree(act, derivative, bool(a))
+    names = {"u": z, "a": a} if a else {"u": z}
+    return FormulaPrinter(names, target, module).doprint(tree)
 
 
 # --- array expressions ---------------------------------------------------------------------------------
@@ -310,7 +386,7 @@ class ArrayPrinter(Visitor):
         z = code if re.fullmatch(r"[\w]+", code) else self.temp(code)
         a = self.values.get(arg.name) if isinstance(arg, Leaf) and _full(arg, self.plan.program) else None
         act = self.net.activation_for(e.layer)
-        return activation_code(act, e.derivative, z, a if e.derivative else None), own
+        return activation_code(act, e.derivative, z, a if e.derivative else None, self.target, self.module), own
 
     def visit_Reduce(self, e, want=None):
         want = tuple(want) if want is not None else e.axes
@@ -438,9 +514,10 @@ class NumPyPrinter(ArrayPrinter):
         if isinstance(expr, Act) and _full(expr.arg, self.plan.program) and tuple(expr.arg.axes) == tuple(axes):
             act = self.net.activation_for(expr.layer)
             a = self.values.get(expr.arg.name) if expr.derivative else None
-            chain = InplacePrinter().lines(activation_expr(act, expr.derivative, expr.arg.name, a), name)
-            if chain:
-                return chain
+            if chainable(activation_tree(act, expr.derivative, bool(a))):
+                chain = InplacePrinter().lines(activation_expr(act, expr.derivative, expr.arg.name, a), name)
+                if chain:
+                    return chain
         if isinstance(expr, Map) and expr.op in ("+", "*") and len(expr.args) == 2:
             for fresh, other in ((expr.args[0], expr.args[1]), (expr.args[1], expr.args[0])):
                 if not isinstance(fresh, Reduce) and not (isinstance(fresh, Map) and expr.op == "*"):
@@ -455,6 +532,8 @@ class NumPyPrinter(ArrayPrinter):
                     act = self.net.activation_for(other.layer)
                     a = self.values.get(other.arg.name)
                     g = activation_expr(act, True, other.arg.name, a)
+                    if not chainable(activation_tree(act, True, bool(a))):
+                        return lines + [f"{name} *= {activation_code(act, True, other.arg.name, a)}"]
                     if g.is_Mul:
                         printer = ElementwisePrinter()
                         return lines + [f"{name} *= {printer.parenthesize(f, 60)}" for f in g.args]
@@ -473,8 +552,8 @@ class JaxPrinter(ArrayPrinter):
     module = "jnp"
 
 
-__all__ = ["ArrayPrinter", "ElementwisePrinter", "InplacePrinter", "JaxPrinter", "NumPyPrinter", "activation_code",
-           "activation_expr"]
+__all__ = ["ArrayPrinter", "ElementwisePrinter", "FormulaPrinter", "InplacePrinter", "JaxPrinter", "NumPyPrinter",
+           "activation_code", "activation_expr", "activation_tree", "chainable"]
 
 
 # --- the module ------------------------------------------------------------------------------------------
@@ -536,7 +615,7 @@ def module_source(plan: Plan, dtype: str, docs: str, printer_class=None) -> str:
               "", "def _backward(params, X, Y, s):",
               '    """The gradients of the summed loss times s: s = 1/N gives those of the mean loss."""',
               *unpack, f"    {', '.join(live)}{',' if len(live) == 1 else ''} = _forward(params, X)", *inputs, *targets,
-              "    N = X.shape[0]", *(f"    {line}" for line in backward),
+              "    N = X.shape[0]", '    with np.errstate(over="ignore"):', *(f"        {line}" for line in backward),
               f"    return {{{', '.join(f'{key!r}: {label}' for key, label in plan.gradients.items())}}}", "",
               "", "def gradients(params, X, Y):", '    """dJ/dparam for every parameter, same keys and shapes as params."""',
               "    return _backward(params, X, Y, 1 / X.shape[0])", "",
