@@ -718,7 +718,7 @@ class _Evaluator:
 
 
 # --- the program of a network ---------------------------------------------------------------------
-def lower(net: Network, rec: Recursion) -> Program:
+def lower(net: Network, rec: Recursion, only=None) -> Program:
     """The batch form of ``net``: every node array, the summed loss, every delta and every gradient.
 
     >>> from symbp.calculus.recursions import recursion
@@ -738,13 +738,16 @@ def lower(net: Network, rec: Recursion) -> Program:
                 low.array(name, (l,))
     lo = net.integer(rec.ranges[0][1], {})
     for l in range(net.L, lo - 1, -1):
-        low.array(DELTA, (l,))
+        if only is None:  # every delta (kernels); a check of some blocks builds only the deltas they read
+            low.array(DELTA, (l,))
     e = net.loss.tree(net.form.output, net.form.size)
     program.loss = Reduce(broadcast(low.visit(e, {SAMPLE: i}), (i,)), i, ())
     for name, (ref, ranges) in low.params.items():
         g = rec.gradients[name]
         names = [n.name for n in g.ref.indices]
         for lead in _param_leads(net, name):
+            if only is not None and (name, lead) not in only:
+                continue
             low.array(name, lead)  # the parameter's stored blocks
             for kind, box, env, _ in low.sources(name, lead):
                 if kind != "param":
@@ -766,10 +769,12 @@ def _param_leads(net: Network, name: str) -> list:
     return [(l,) for l in range(net.integer(lo, {}), net.integer(hi, {}) + 1)]
 
 
-def matrix_gradient(net: Network, mutation: str | None = None) -> dict:
-    """dJ/dp for every parameter p from the batch form, element by element (1/m of the summed gradients)."""
+def matrix_gradient(net: Network, mutation: str | None = None, params=None) -> dict:
+    """dJ/dp for every parameter p (or those in ``params``) from the batch form, element by element (1/m of the
+    summed gradients); only the blocks of ``params`` are lowered, so one block's error is its own."""
     rec, mean = recursion_of(net, mutation)
-    program = lower(net, rec)
+    only = None if params is None else {(name, idx[:1]) for (name, idx), s in net.symbols.items() if s in set(params)}
+    program = lower(net, rec, only)
     arrays = program.evaluate(net)
     scale = se.Rational(1, net.samples) if mean else se.Integer(1)
     out = {}

@@ -9,6 +9,7 @@ import symengine as se
 from .. import lang as il
 from ..calculus import recursions as rec
 from ..calculus.batch import matrix_gradient
+from ..calculus.dag import transform
 from ..calculus.derive import DELTA
 from ..calculus.direct import d_loss_d_nodes, directional_derivative, loss_gradient, normalize
 from ..calculus.equivalence import Engine
@@ -59,6 +60,8 @@ def claims(net: Network, mutation: str | None = None, assumptions=frozenset()) -
         return [(label(l, j, i), evaluators()[i].ref(DELTA, (l, j)), direct_deltas(l)[i][j - 1])
                 for i in range(net.samples) for j in range(1, net.width(l) + 1)]
 
+    cases = recursion.delta.cases
+    idx = ", ".join(recursion.delta.indices)
     pairing = PAIRINGS.get((net.output.name, net.loss.name))
     needs = pairing.assumptions if pairing else frozenset()
     missing = sorted(needs - set(assumptions))
@@ -69,13 +72,14 @@ def claims(net: Network, mutation: str | None = None, assumptions=frozenset()) -
                     for i in range(net.samples) for j in range(1, net.width(L) + 1)]
         out.append(Claim(f"delta[{L}]", pairing.statement, base, note))
     else:
-        out.append(Claim(f"delta[{L}]", recursion.statements[0], lambda: derived(L)))
+        out.append(Claim(f"delta[{L}]", f"{DELTA}[{idx}] = {il.to_text(cases[0][1])}  (where {il.to_text(cases[0][0])})"
+                         if cases[0][0] is not None else recursion.statements[0], lambda: derived(L)))
     first = int(net.evaluate(0, recursion.ranges[0][1], {}))
-    cases = recursion.delta.cases
     for l in range(L - 1, first - 1, -1):
         # the case of the derived recursion that applies at this layer (a split-off top layer, or the general one)
-        k = next(n for n, (cond, _) in enumerate(cases) if cond is None or net.evaluate(0, cond, {recursion.delta.indices[0]: l}))
-        out.append(Claim(f"delta[{l}]", recursion.statements[k], lambda l=l: derived(l)))
+        cond, value = next((c, v) for c, v in cases if c is None or net.evaluate(0, c, {recursion.delta.indices[0]: l}))
+        where = f"  (where {il.to_text(cond)})" if cond is not None else ""
+        out.append(Claim(f"delta[{l}]", f"{DELTA}[{idx}] = {il.to_text(value)}{where}", lambda l=l: derived(l)))
     closed: dict = {}
     direct: dict = {}
 
@@ -83,12 +87,7 @@ def claims(net: Network, mutation: str | None = None, assumptions=frozenset()) -
         # per parameter group: a mutation that names a layer beyond the network is an error of its group only
         key = (kind, tuple(params))
         if key not in closed:
-            if kind == "index":
-                closed[key] = rec.gradient(net, mutation, params)
-            else:
-                if kind not in closed:
-                    closed[kind] = matrix_gradient(net, mutation)
-                closed[key] = {p: closed[kind][p] for p in params}
+            closed[key] = (rec.gradient if kind == "index" else matrix_gradient)(net, mutation, params)
         return closed[key]
 
     def direct_gradient(params):
@@ -176,6 +175,8 @@ def verify(
         v = _check(claim, engine, net, verbose)
         if v.verdict == "fails" and shrink:
             _shrink(v, net, assumptions, mutation, points, seed)
+        if mutation is not None and v.verdict != "fails" and shrink:
+            _elsewhere(v, net, assumptions, mutation, points, seed)
         verdicts.append(v)
     return Report(repr(net), verdicts)
 
@@ -200,8 +201,7 @@ def _check(claim: Claim, engine: Engine, net: Network, verbose: bool) -> Verdict
             if verbose:
                 elements.append({"id": label, "verdict": "holds" if ev.equal else "fails", "method": ev.method})
             if not ev.equal and failure is None:
-                failure = Counterexample(net.architecture, label, ev.lhs, ev.rhs, ev.residual, ev.point,
-                                         "closed form", "direct")
+                failure = counterexample(net.architecture, label, ev, lhs, rhs, "closed form", "direct")
                 if not verbose:
                     break
     except SymbpError as exc:
@@ -212,21 +212,78 @@ def _check(claim: Claim, engine: Engine, net: Network, verbose: bool) -> Verdict
     return Verdict(claim.id, claim.statement, verdict, method, time.perf_counter() - start, failure, note, elements)
 
 
+def counterexample(architecture, label, evidence, lhs, rhs, left_label="left side", right_label="right side"):
+    """A failing element: both sides' values, the residual relative to the larger side, and the point's values of
+    only the symbols the element reads (never a direction symbol of the projection)."""
+    reads = {str(s) for s in transform(se.sympify(lhs) - se.sympify(rhs), _symbols_leaf, _symbols_node)}
+    point = {k: v for k, v in evidence.point.items() if k in reads}
+    return Counterexample(architecture, label, evidence.lhs, evidence.rhs, relative_residual(evidence), point,
+                          left_label, right_label)
+
+
+def _symbols_leaf(e):
+    return frozenset({e}) if e.is_Symbol else frozenset()
+
+
+def _symbols_node(e, args):
+    return frozenset().union(*args)
+
+
+def relative_residual(evidence) -> float | None:
+    """|left - right| / max(|left|, |right|): relative to the larger side, whatever its size."""
+    try:
+        left, right = float(evidence.lhs), float(evidence.rhs)
+    except (TypeError, ValueError):
+        return evidence.residual
+    scale = max(abs(left), abs(right))
+    return abs(left - right) / scale if scale else 0.0
+
+
+def _network_like(net: Network, widths, samples=None) -> Network:
+    return Network(list(widths), net.hidden.name, net.output.name, net.loss.name, net.form.name, net.layout,
+                   samples or net.samples, formulation=net.form)
+
+
 def _shrink(verdict: Verdict, net: Network, assumptions, mutation, points, seed):
-    """Look for a smaller architecture of the same depth where the claim fails too."""
-    for w in range(1, max(net.widths)):
+    """Look for a smaller architecture of the same depth where the claim fails too; widths stay at least 2 where
+    they were (a width of 1 often makes a derivative identically 0: a counterexample there explains nothing)."""
+    for w in range(2, max(net.widths)):
         widths = [min(w, n) for n in net.widths]
         if widths == net.widths:
             break
-        small = Network(widths, net.hidden.name, net.output.name, net.loss.name, net.form.name, net.layout, net.samples,
-                        formulation=net.form)
-        claim = next((c for c in claims(small, mutation, assumptions) if c.id == verdict.id), None)
-        if claim is None:
-            continue
-        v = _check(claim, _engine(small, assumptions, points, seed), small, False)
-        if v.verdict == "fails":
+        v = _retry(verdict, _network_like(net, widths), assumptions, mutation, points, seed)
+        if v is not None and v.verdict == "fails":
             verdict.counterexample = v.counterexample
             return
+
+
+def _retry(verdict, net, assumptions, mutation, points, seed):
+    try:
+        claim = next((c for c in claims(net, mutation, assumptions) if c.id == verdict.id), None)
+    except SymbpError:
+        return None
+    return None if claim is None else _check(claim, _engine(net, assumptions, points, seed), net, False)
+
+
+def _elsewhere(verdict: Verdict, net: Network, assumptions, mutation, points, seed):
+    """A mutated claim that holds here (1/m with one sample) or names what this network lacks (a transpose of
+    a matrix that is not square): a counterexample where it is defined and fails, if there is one."""
+    depth = len(net.widths)
+    for samples in dict.fromkeys((net.samples, 2)):
+        for w in (2, 3):
+            other = _network_like(net, [w] * depth, samples)
+            if other.architecture == net.architecture and samples == net.samples:
+                continue
+            try:
+                v = _retry(verdict, other, assumptions, mutation, points, seed)
+            except SymbpError:
+                continue
+            if v is not None and v.verdict == "fails":
+                was = "holds" if verdict.verdict == "holds" else f"is an error ({verdict.note})"
+                verdict.verdict, verdict.counterexample, verdict.method = "fails", v.counterexample, v.method
+                verdict.note = (f"at {net.architecture}{'' if net.samples == 1 else f' with {net.samples} samples'} it "
+                                f"{was}; it fails at {other.architecture} with {samples} sample{'s' * (samples > 1)}")
+                return
 
 
 def cross_check(proof: Proof, mutation: str | None = None) -> list:

@@ -21,7 +21,7 @@ def counterexample_lines(v) -> list[str]:
     lines.append(f"  {c.left_label.ljust(width)} = {c.left}")
     lines.append(f"  {c.right_label.ljust(width)} = {c.right}" + ("  (direct differentiation)" if c.right_label == "direct" else ""))
     if c.residual is not None:
-        lines.append(f"  residual  = {c.residual:.3g} (relative)")
+        lines.append(f"  relative residual |left - right| / max(|left|, |right|) = {c.residual:.3g}")
     shown = list(c.point.items())[:_POINT_SHOWN]
     more = len(c.point) - len(shown)
     lines.append("  at " + ", ".join(f"{k} = {val}" for k, val in shown) + (f", ... ({more} more)" if more > 0 else ""))
