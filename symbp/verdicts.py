@@ -35,12 +35,32 @@ class Counterexample:
 
 
 @dataclass
+class Fix:
+    """A change that makes a failing (or erroneous) claim hold, checked: the claim with it applied holds at
+    every architecture in ``checked_at``.
+
+    >>> Fix("index", "W[l, k, j] in place of W[l, j, k]", "d(e)/d(z[l, j]) = ...", "2-3-2").to_dict()["kind"]
+    'index'
+    """
+
+    kind: str  # factor, sign, term, index, layer, bound, transpose, order, shape, assumption
+    change: str  # what to change, in the file's notation
+    statement: str  # the claim with the change applied
+    checked_at: str = ""  # the architectures where the corrected claim was checked, 2-3-2, 3-4-2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
 class Verdict:
     """The outcome of one claim: ``verdict`` is holds, fails or error, decided by ``method``.
 
     A claim from a derivation file also carries its ``file``, ``line`` and what the file ``expected``;
-    ``diagnosis`` is a likely fix (or, for an error, what went wrong); ``widths`` says whether it was
-    proved for every width. ``elements`` lists per-element verdicts where they were asked for.
+    ``diagnosis`` says what went wrong (for a failure, the fix in words); ``fix`` is a checked change that
+    makes the claim hold; ``cause`` names an earlier claim whose failure explains this one (one root cause
+    reported once). ``widths`` says whether it was proved for every width. ``elements`` lists per-element
+    verdicts where they were asked for.
     """
 
     id: str
@@ -57,6 +77,8 @@ class Verdict:
     diagnosis: str = ""
     widths: str = ""  # for a claim asked to hold for every width: proved, refused or not provable
     widths_detail: str = ""
+    fix: Fix | None = None
+    cause: str = ""
 
     @property
     def as_expected(self) -> bool:
@@ -65,7 +87,8 @@ class Verdict:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["counterexample"] = self.counterexample.to_dict() if self.counterexample else None
-        for key in ("elements", "counterexample", "file", "line", "diagnosis", "widths", "widths_detail"):
+        d["fix"] = self.fix.to_dict() if self.fix else None
+        for key in ("elements", "counterexample", "file", "line", "diagnosis", "widths", "widths_detail", "fix", "cause"):
             if d[key] in ("", None, [], 0):
                 d.pop(key)
         if not self.file:
@@ -85,4 +108,4 @@ class Report:
         return all(v.verdict == "holds" for v in self.verdicts)
 
 
-__all__ = ["Counterexample", "Report", "Verdict"]
+__all__ = ["Counterexample", "Fix", "Report", "Verdict"]

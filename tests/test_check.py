@@ -36,21 +36,22 @@ CORRECT = [
     ("d(e)/d(z[L,j]) = a[L,j] - y[j]", "(j, 1, n[L])"),
 ]
 
-# Each correction of the diagnosis applied in reverse to a correct claim, and the fix it must name.
+# Each fix applied in reverse to a correct claim: the kind of fix and the change the diagnosis must name.
 BROKEN = [
     ("d(e)/d(z[l,j]) = gprime[l](z[l,j]) * sum(W[l+1,j,k] * delta[l+1,k], (k, 1, n[l+1]))", CORRECT[0][1],
-     "W[l + 1, j, k] is read as W[l + 1, k, j]"),
+     "index", "W[l + 1, k, j] in place of W[l + 1, j, k]"),
     ("d(e)/d(z[l,j]) = sum(W[l+1,k,j] * delta[l+1,k], (k, 1, n[l+1]))", CORRECT[0][1],
-     "multiplied by gprime[l](z[l, j])"),
+     "factor", "the right side lacks the factor gprime[l](z[l, j])"),
     ("d(e)/d(z[l,j]) = gprime[l](z[l,j]) * gprime[l](z[l,j]) * sum(W[l+1,k,j] * delta[l+1,k], (k, 1, n[l+1]))",
-     CORRECT[0][1], "the factor gprime[l](z[l, j]) is dropped"),
-    ("d(J)/d(W[l,j,k]) = samplesum(delta[l,j] * a[l-1,k], (i, 1, m))", CORRECT[1][1], "divided by m"),
-    ("d(e)/d(W[l,j,k]) = 1/m * delta[l,j] * a[l-1,k]", CORRECT[2][1], "multiplied by m"),
+     CORRECT[0][1], "factor", "the factor gprime[l](z[l, j]) does not belong: drop it"),
+    ("d(J)/d(W[l,j,k]) = samplesum(delta[l,j] * a[l-1,k], (i, 1, m))", CORRECT[1][1],
+     "factor", "the right side is off by a factor m: divide it by m"),
+    ("d(e)/d(W[l,j,k]) = 1/m * delta[l,j] * a[l-1,k]", CORRECT[2][1], "factor", "the factor 1 / m does not belong"),
     ("d(e)/d(W[l,j,k]) = delta[l+1,j] * a[l-1,k]", "(l, 1, L-1), (j, 1, n[l]), (k, 1, n[l-1])",
-     "delta[l + 1, j] is read as delta[l, j]"),
+     "layer", "delta[l, j] in place of delta[l + 1, j]"),
     ("d(e)/d(z[l,j]) = gprime[l](z[l,j]) * sum(W[l+1,k,j] * delta[l+1,k], (k, 2, n[l+1]))", CORRECT[0][1],
-     "the sum over k runs from 1"),
-    ("d(e)/d(z[L,j]) = y[j] - a[L,j]", CORRECT[3][1], "the right side is negated"),
+     "bound", "the sum over k runs from 1"),
+    ("d(e)/d(z[L,j]) = y[j] - a[L,j]", CORRECT[3][1], "sign", "the right side has the wrong sign"),
 ]
 
 
@@ -65,12 +66,14 @@ def test_correct_claims_hold(tmp_path):
     assert [(v.id, v.verdict) for v in check(d)] == [(f"c{k}", "holds") for k in range(len(CORRECT))]
 
 
-@pytest.mark.parametrize("statement, ranges, fix", BROKEN)
-def test_broken_claims_fail_and_the_diagnosis_names_the_fix(tmp_path, statement, ranges, fix):
+@pytest.mark.parametrize("statement, ranges, kind, change", BROKEN)
+def test_broken_claims_fail_and_the_diagnosis_names_the_fix(tmp_path, statement, ranges, kind, change):
     (v,) = check(write(tmp_path, claim(statement, ranges, expect="fails")))
     assert v.verdict == "fails" and v.as_expected
     assert v.counterexample.residual > 1e-20
-    assert v.diagnosis.startswith("holds if") and fix in v.diagnosis, v.diagnosis
+    assert v.fix.kind == kind and change in v.fix.change and v.diagnosis == v.fix.change, v.fix
+    (again,) = check(write(tmp_path, claim(v.fix.statement, ranges)))  # the stated fix, checked from its text
+    assert again.verdict == "holds", v.fix.statement
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ def test_each_claim_is_a_test_item_and_failures_have_no_traceback(pytester):
     out = result.stdout.str()
     assert "claim (2): d(e)/d(b[1,j]) = y[j] - a[1,j]" in out
     assert "verdict: fails, expected: holds" in out and "residual" in out
-    assert "likely fix: holds if the right side is negated" in out
+    assert "likely fix: the right side has the wrong sign: -(y[j] - a[1, j])" in out
     assert "Traceback" not in out and "symbp/check.py" not in out
 
 

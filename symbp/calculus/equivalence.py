@@ -101,6 +101,10 @@ class Engine:
         """The value of ``expr`` at point ``k``, every number in it at 200 bits."""
         return self._node(expr)[0][k]
 
+    def values(self, expr) -> tuple:
+        """The values of ``expr`` at every point, every number in it at 200 bits."""
+        return self._node(se.sympify(expr))[0]
+
     def _node(self, expr):
         return transform(expr, self._leaf, self._inner, self._nodes)
 

@@ -43,6 +43,11 @@ class Mutation:
     def apply(self, rec: Recursion, form: Formulation) -> Recursion:
         return self.rewrite(rec, form)
 
+    def gradients_only(self) -> "Mutation":
+        """This mutation with the recursion for delta left correct: what its gradient formulas do on their own."""
+        return Mutation(self.name, f"{self.description} (with delta correct)",
+                        lambda rec, form: replace(self.apply(rec, form), delta=rec.delta), self.mean)
+
 
 def _general(rec: Recursion, f) -> Recursion:
     """The recursion with every case below the last layer (all but the base case) rewritten by ``f``."""

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
+from fractions import Fraction
 
 import symengine as se
 
 from . import diagnosis
+from .. import lang as il
 from .claims import Evaluator, Scope
 from .derivation import Claim, Derivation
+from .verify import counterexample
 from ..calculus.dag import key, transform
 from ..calculus.equivalence import EXACT_LIMIT, Engine, Evidence
-from ..errors import ClaimError, IndexRangeError, ShapeError, SymbpError
+from ..errors import ClaimError, ShapeError, SymbpError
 from ..model.network import Network
-from ..verdicts import Counterexample, Verdict
+from ..verdicts import Counterexample, Fix, Verdict
 from .widths import WidthProof, prove_claim
 
 
@@ -30,6 +34,8 @@ class Checker:
         self.sizes = sizes
         self.fast, self.points, self.seed, self.diagnose = fast, points, seed, diagnose
         self._nets: dict = {}
+        self._failures: dict = {}  # claim id -> where it failed, kept from deciding to explaining
+        self._spelling: dict = {}
 
     def network(self, widths, options=None) -> tuple[Network, Engine]:
         options = options or {}
@@ -52,17 +58,17 @@ class Checker:
         return verdict
 
     def decide(self, claim: Claim) -> Verdict:
-        """Holds, fails (with the smallest counterexample) or error (with what went wrong)."""
+        """Holds, fails (with a counterexample at the smallest architecture with no width 1 where there is one)
+        or error (with what went wrong)."""
         start = time.perf_counter()
         verdict = Verdict(claim.id, claim.statement, "holds", "exact", 0.0, file=self.d.path,
                           expected=claim.expect, note=claim.note, line=claim.line)
         methods = set()
         try:
-            for widths in self._architectures(claim):
-                failure = self._at(claim, widths, methods)
-                if failure is not None:
-                    verdict.verdict, verdict.counterexample = "fails", failure
-                    break
+            failure = self._first_failure(claim, methods)
+            if failure is not None:
+                verdict.verdict, verdict.counterexample = "fails", failure.counterexample
+                self._failures[claim.id] = failure
             verdict.method = "numeric" if "numeric" in methods else "exact"
         except SymbpError as exc:  # a shape mismatch, an index out of range, a value that is not a real number, ...
             verdict.verdict, verdict.method, verdict.diagnosis = "error", "", _short(exc, 500)
@@ -73,15 +79,94 @@ class Checker:
         verdict.seconds = time.perf_counter() - start
         return verdict
 
-    def explain(self, claim: Claim, verdict: Verdict) -> None:
-        """A failing claim's likely fix, where one of the usual slips explains it."""
-        if verdict.verdict == "fails" and self.diagnose:
-            start = time.perf_counter()
+    def _first_failure(self, claim, methods):
+        """The failure at the smallest architecture; where that has a width 1 (whose derivatives are often
+        identically 0, a counterexample that explains nothing), the smallest one without, if it fails too."""
+        first = None
+        for widths in self._architectures(claim):
+            if first is not None and min(widths) < 2:
+                continue
             try:
-                verdict.diagnosis = self._diagnose(claim, verdict.counterexample.architecture)
-            except (SymbpError, RecursionError, ArithmeticError):  # no candidate could be evaluated: no fix
-                verdict.diagnosis = ""
-            verdict.seconds += time.perf_counter() - start
+                failure = self._at(claim, widths, methods)
+            except SymbpError:
+                if first is None:
+                    raise
+                return first  # an architecture where the claim is not even defined: keep the failure found
+            if failure is not None and min(widths) >= 2:
+                return failure
+            first = first or failure
+        return first
+
+    def explain(self, claim: Claim, verdict: Verdict) -> None:
+        """A fix for a failing or erroneous claim: the first candidate under which it holds everywhere it was asked.
+
+        Candidates come from the failing element's residual (a factor, a term, a sign), then from the usual
+        slips (:mod:`symbp.checking.diagnosis`); none is stated unless the corrected claim holds at every
+        architecture of the claim.
+        """
+        failure = self._failures.pop(claim.id, None)
+        if verdict.verdict not in ("fails", "error") or not self.diagnose:
+            return
+        start = time.perf_counter()
+        archs = self._architectures(claim)
+        if failure is not None:  # the failing architecture first: most candidates fail there at once
+            archs = [failure.widths] + [a for a in archs if list(a) != list(failure.widths)]
+        seen = set()
+        for candidate in diagnosis.candidates(claim, self._shiftable(), self._notation(claim, failure),
+                                              failure.element if failure else None):
+            key = (candidate.lhs, candidate.rhs, candidate.shape, candidate.assume)
+            if key in seen:
+                continue
+            seen.add(key)
+            if self._holds(claim, candidate, archs):
+                verdict.fix = Fix(candidate.kind, candidate.change, candidate.statement(), self.sizes_text(claim))
+                if verdict.verdict == "fails":
+                    verdict.diagnosis = candidate.change
+                break
+        verdict.seconds += time.perf_counter() - start
+
+    def _holds(self, claim, candidate, archs) -> bool:
+        """Whether ``claim`` corrected by ``candidate`` holds at every architecture of ``archs`` (and, for a
+        factor named after a width, at wider ones too: a width that equals the factor only by coincidence)."""
+        options = dict(claim.network)
+        if candidate.assume:
+            merged = {**self.d.network, **claim.network}
+            options["assume"] = sorted(set(merged.get("assume", ())) | set(candidate.assume))
+        variant = replace(claim, lhs=candidate.lhs, rhs=candidate.rhs, network=options,
+                          shape=candidate.shape if candidate.shape is not None else claim.shape)
+        if candidate.named:
+            archs = list(archs) + [[w + 1 for w in archs[0]]]
+        try:
+            return all(self._at(variant, widths, set()) is None for widths in archs)
+        except (SymbpError, RecursionError, ArithmeticError):
+            return False
+
+    def _shiftable(self) -> set:
+        """The names whose first index is a layer, as the file writes them: its definitions, z and a."""
+        nodes = {"z", "a"}
+        return set(self.d.scope.definitions) | nodes | {k for k, v in self.d.scope.aliases.items() if v in nodes}
+
+    def _spell(self, name: str) -> str:
+        """The file's name for one of symbp's: an alias the file's claims use, or the name itself."""
+        if name not in self._spelling:
+            aliases = [k for k, v in self.d.scope.aliases.items() if v == name]
+            used = [k for k in aliases if any(k in il.names_in((c.lhs, c.rhs)) for c in self.d.claims)]
+            self._spelling[name] = (used or aliases or [name])[0]
+        return self._spelling[name]
+
+    def _notation(self, claim, failure) -> diagnosis.Notation:
+        form = self.d.formulation
+        merged = {**self.d.network, **claim.network}
+        derivatives = [self._spell(form.derivative)] + [k for k, v in self.d.scope.aliases.items()
+                                                        if v == form.derivative]
+        notation = diagnosis.Notation(
+            size=self._spell(form.size), z=self._spell("z"), a=self._spell(form.output),
+            derivatives=tuple(dict.fromkeys(derivatives)), constants=tuple(self.d.scope.constants),
+            indices=tuple(var for var, _, _ in claim.ranges), assumed=tuple(merged.get("assume", ())))
+        if failure is not None:
+            layers = [var for var, _, hi in claim.ranges if il.Name("L") in il.walk(hi)]
+            notation.widths = _width_names(failure.net, notation.size, {k: failure.env[k] for k in layers})
+        return notation
 
     def prove_widths(self, claim: Claim, verdict: Verdict) -> None:
         """A claim asked to hold for every width: proved that way, or said plainly where it was checked."""
@@ -112,50 +197,102 @@ class Checker:
         own = claim.network.get("architectures")
         return sorted(own, key=lambda a: (sum(a), len(a))) if own and not self.sizes else self.architectures
 
-    def _at(self, claim: Claim, widths, methods, lhs=None, rhs=None):
-        """The first failing element at one architecture as a counterexample, or None."""
+    def _at(self, claim: Claim, widths, methods):
+        """The first failing element at one architecture as a :class:`_Failure`, or None."""
         options = {k: v for k, v in claim.network.items() if k != "architectures"}
         net, engine = self.network(widths, options)
-        lhs, rhs = lhs or claim.lhs, rhs or claim.rhs
         matrix = claim.form == "matrix"
         seen = set()
         for env in index_envs(net, claim.ranges):
             for i in range(net.samples):
                 ev = Evaluator(net, self.d.scope, i)
-                left, right = ev.eval(lhs, env, matrix), ev.eval(rhs, env, matrix)
+                left, right = ev.eval(claim.lhs, env, matrix), ev.eval(claim.rhs, env, matrix)
                 pairs = _elements(left, right, claim, ev, env)
-                statement = tuple((key(a), key(b)) for _, a, b in pairs)  # exact identity; never printed
+                statement = tuple((key(a), key(b)) for _, a, b, _ in pairs)  # exact identity; never printed
                 if statement in seen:
                     continue  # the same statement again (it does not depend on the sample)
                 seen.add(statement)
-                for label, a, b in pairs:
+                for label, a, b, position in pairs:
                     evidence = engine.compare(a, b)
                     methods.add(evidence.method)
                     if not evidence.equal:
                         at = ", ".join(f"{k} = {v}" for k, v in env.items())
-                        sample = f" sample {i + 1}" if net.samples > 1 else ""
-                        return Counterexample(net.architecture, ", ".join(filter(None, [label, at, sample.strip()])),
-                                              evidence.lhs, evidence.rhs, evidence.residual, evidence.point)
+                        sample = f"sample {i + 1}" if net.samples > 1 else ""
+                        where = ", ".join(filter(None, [label, at, sample]))
+                        counter = counterexample(net.architecture, where, evidence, a, b)
+                        counter.point = {self._alias(k): v for k, v in counter.point.items()}
+                        return _Failure(list(widths), net, env, counter,
+                                        _element(engine.engine, ev, env, matrix, position, a, b))
         return None
 
-    def _diagnose(self, claim: Claim, architecture: str) -> str:
-        widths = [int(w) for w in architecture.split("-")]
-        names = set(self.d.scope.definitions) | {"z", "a"}
-        for description, lhs, rhs in diagnosis.candidates(claim.lhs, claim.rhs, names):
-            try:
-                if self._at(claim, widths, set(), lhs, rhs) is None:
-                    return f"holds if {description}"
-            except (ClaimError, ShapeError, IndexRangeError):
-                continue
-        return ""
+    def _alias(self, symbol: str) -> str:
+        """A point's symbol as the file writes it: W[1,2,1] is w[1,2,1] where the file says w for W."""
+        name, bracket, rest = symbol.partition("[")
+        return self._spell(name) + bracket + rest if bracket else symbol
+
+
+@dataclass
+class _Failure:
+    """Where a claim fails: the architecture, its network and indices, the counterexample, the element."""
+
+    widths: list
+    net: Network
+    env: dict
+    counterexample: Counterexample
+    element: diagnosis.Element
+
+
+def _element(engine: Engine, ev, env, matrix, position, a, b) -> diagnosis.Element:
+    """The failing element's values at the engine's points, and the values of other trees at the same element."""
+
+    def value(tree):
+        try:
+            v = ev.eval(tree, env, matrix)
+            if isinstance(v, se.DenseMatrix):
+                if position is None or position[0] >= v.rows or position[1] >= v.cols:
+                    return None
+                v = v[position]
+            values = engine.values(real(v))
+        except (SymbpError, RecursionError, ArithmeticError, RuntimeError):
+            return None
+        return values if all(_finite(x) for x in values) else None
+
+    return diagnosis.Element(engine.values(a), engine.values(b), value)
+
+
+def _finite(x) -> bool:
+    try:
+        return abs(float(x)) < float("inf")
+    except (TypeError, ValueError, RuntimeError):
+        return False
+
+
+def _width_names(net: Network, size: str, env: dict) -> dict:
+    """The names a width or the sample count has at one network: n[l] and its neighbours for the claim's layer
+    indices (``env``), then n[0], ..., n[L], then m."""
+    out: dict = {}
+
+    def add(value, tree):
+        out.setdefault(Fraction(value), []).append(tree)
+
+    for var, value in env.items():
+        for d in (0, -1, 1):
+            if net.form.first_layer <= value + d <= net.L:
+                index = il.Name(var) if d == 0 else il.BinOp("+" if d > 0 else "-", il.Name(var), il.Num(Fraction(abs(d))))
+                add(net.width(value + d), il.Ref(size, (index,)))
+    for l in range(net.form.first_layer, net.L + 1):
+        add(net.width(l), il.Ref(size, (il.Num(Fraction(l)),)))
+    add(net.samples, il.Name("m"))
+    return out
 
 
 def _elements(left, right, claim, ev, env):
+    """(label, left, right, position) for every element of a claim's two sides."""
     lm, rm = isinstance(left, se.DenseMatrix), isinstance(right, se.DenseMatrix)
     if lm != rm:
         raise ShapeError("one side is a matrix and the other a scalar")
     if not lm:
-        return [("", real(left, "left"), real(right, "right"))]
+        return [("", real(left, "left"), real(right, "right"), None)]
     if claim.shape is not None:  # strict: a declared 1 x n row is not an n x 1 column
         want = tuple(ev.index(s, env) for s in claim.shape)
         for side, m in (("left", left), ("right", right)):
@@ -163,7 +300,7 @@ def _elements(left, right, claim, ev, env):
                 raise ShapeError(f"the {side} side is {m.rows}x{m.cols}, the claim declares {want[0]}x{want[1]}")
     if left.shape != right.shape:
         raise ShapeError(f"the left side is {left.rows}x{left.cols} and the right side {right.rows}x{right.cols}")
-    return [(f"[{r + 1},{c + 1}]", real(left[r, c], "left"), real(right[r, c], "right"))
+    return [(f"[{r + 1},{c + 1}]", real(left[r, c], "left"), real(right[r, c], "right"), (r, c))
             for r in range(left.rows) for c in range(left.cols)]
 
 

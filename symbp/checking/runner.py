@@ -243,7 +243,7 @@ def _work(conn, path, options, start, memory_mb):
                 conn.send(("verdict", cut_short(pending, "decide", f"ran out of memory (limit: {memory_mb} MB, "
                                                                     "see --memory)", 0.0)))
                 return
-            if verdict.verdict == "fails" and checker.diagnose:
+            if verdict.verdict in ("fails", "error") and checker.diagnose:
                 conn.send(("begin", Verdict(**vars(verdict)), "explain"))
                 checker.explain(claim, verdict)
             if claim.all_widths and verdict.verdict == "holds":

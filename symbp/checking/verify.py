@@ -22,6 +22,9 @@ from ..model.network import Network
 from ..verdicts import Counterexample, Report, Verdict
 
 
+_BATCH_FORM = "the batch form of "
+
+
 @dataclass
 class Claim:
     """A claim: elements (label, closed form thunk, reference thunk), checked one by one."""
@@ -105,7 +108,7 @@ def claims(net: Network, mutation: str | None = None, assumptions=frozenset()) -
         for kind, prefix in (("index", ""), ("matrix", "matrix ")):
             out.append(Claim(
                 f"{prefix}dJ/d{group}",
-                statement if kind == "index" else f"the batch form of {statement}",
+                statement if kind == "index" else f"{_BATCH_FORM}{statement}",
                 (lambda params=params, kind=kind: [
                     (str(p), closed_gradient(kind, params)[p], d) for p, d in zip(params, direct_gradient(params))
                 ]),
@@ -178,7 +181,32 @@ def verify(
         if mutation is not None and v.verdict != "fails" and shrink:
             _elsewhere(v, net, assumptions, mutation, points, seed)
         verdicts.append(v)
+    if mutation is not None and shrink:
+        _attribute(verdicts, net, assumptions, mutation, points, seed)
     return Report(repr(net), verdicts)
+
+
+def _attribute(verdicts, net: Network, assumptions, mutation, points, seed):
+    """One root cause reported once: a gradient claim that fails only because delta is wrong (its formula holds
+    with the correct delta) names the first failing delta claim as its cause."""
+    wrong = [v.id for v in verdicts if v.id.startswith(DELTA) and v.verdict == "fails"]
+    m = mutation if isinstance(mutation, rec.Mutation) else rec.MUTATIONS[mutation]
+    first: dict = {}  # a statement -> the first claim that fails with it
+    for v in verdicts:
+        if v.verdict != "fails" or v.counterexample is None:
+            continue
+        if wrong and not v.id.startswith(DELTA):
+            widths = [int(w) for w in v.counterexample.architecture.split("-")]
+            net_there = _network_like(net, widths, max(net.samples, 2))
+            again = _retry(v, net_there, assumptions, m.gradients_only(), points, seed)
+            if again is not None and again.verdict == "holds":
+                v.cause, v.note = wrong[0], f"the formula holds with a correct {DELTA}"
+                continue
+        same = v.statement.removeprefix(_BATCH_FORM)
+        if same in first:
+            v.cause, v.note = first[same], "the same statement"
+        else:
+            first[same] = v.id
 
 
 def _engine(net, assumptions, points, seed):

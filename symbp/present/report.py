@@ -28,6 +28,13 @@ def counterexample_lines(v) -> list[str]:
     return lines
 
 
+def fix_lines(v) -> list[str]:
+    """A verdict's checked fix: what to change, and the corrected claim with where it was checked."""
+    if v.fix is None:
+        return []
+    return [f"  likely fix: {v.fix.change}", f"    checked: {v.fix.statement}  holds at {v.fix.checked_at}"]
+
+
 def to_text(report: Report, verbose: bool = False) -> str:
     """A table of claims with their verdicts, then every failure with its counterexample."""
     rows = [("id", "verdict", "method", "seconds", "statement")]
@@ -38,15 +45,21 @@ def to_text(report: Report, verbose: bool = False) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(4)]
     lines = [report.network]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+    followers: dict = {}  # one root cause, one block: the claims that fail because another does
+    for v in report.verdicts:
+        if v.cause:
+            followers.setdefault(v.cause, {}).setdefault(v.note, []).append(v.id)
     for v in report.verdicts:
         if v.verdict == "error":
             lines.append(f"\n{v.id}: error: {v.note}")
-        if v.verdict != "fails" or not v.counterexample:
+        if v.verdict != "fails" or not v.counterexample or v.cause:
             continue
         lines.append(f"\n{v.id} fails: {v.statement}")
         if v.note:
             lines.append(f"  note: {v.note}")
         lines.extend(counterexample_lines(v))
+        for why, ids in followers.get(v.id, {}).items():
+            lines.append(f"  the same root cause makes {', '.join(ids)} fail ({why})")
     held = sum(v.verdict == "holds" for v in report.verdicts)
     lines.append(f"\n{held} of {len(report.verdicts)} claims hold")
     return "\n".join(lines)
@@ -66,23 +79,39 @@ def check_text(title: str, path: str, verdicts) -> str:
     widths = [max(len(r[c]) for r in rows) for c in range(4)]
     lines = [f"{path}: {title}"]
     lines += ["  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths)) + "  " + r[4] for r in rows]
+    first: dict = {}  # one root cause, one block: a later claim with the same error or fix is one line
     for v in verdicts:
-        if v.verdict == "fails" and v.counterexample:
+        cause = _cause(v)
+        if cause is not None and cause in first:
+            lines.append(f"\n{v.id} {v.verdict}{'' if v.as_expected else ' (expected ' + v.expected + ')'}: the same "
+                         f"root cause as {first[cause]}" + (f"; checked: {v.fix.statement}" if v.fix else ""))
+        elif v.verdict == "fails" and v.counterexample:
             lines.append(f"\n{v.id} fails{'' if v.as_expected else ' (expected to hold)'}: {v.statement}")
             if v.note:
                 lines.append(f"  note: {v.note}")
             lines.extend(counterexample_lines(v))
-            if v.diagnosis:
-                lines.append(f"  likely fix: {v.diagnosis}")
+            lines.extend(fix_lines(v))
         elif v.verdict == "error":
             lines.append(f"\n{v.id}: error{'' if v.as_expected else ' (expected ' + v.expected + ')'}: {v.diagnosis}")
+            lines.extend(fix_lines(v))
         elif not v.as_expected:
             lines.append(f"\n{v.id} holds but the file expects it to {v.expected.rstrip('s')}")
         if v.widths:
             lines.append(f"\n{v.id}: {v.widths_detail}")
+        if cause is not None:
+            first.setdefault(cause, v.id)
     ok = sum(v.as_expected for v in verdicts)
     lines.append(f"\n{ok} of {len(verdicts)} verdicts as expected")
     return "\n".join(lines)
+
+
+def _cause(v):
+    """What identifies a claim's root cause: its error, or the change that fixes it (None where unknown)."""
+    if v.verdict == "error":
+        return ("error", v.diagnosis, v.fix.change if v.fix else "")
+    if v.verdict == "fails" and v.fix is not None:
+        return ("fails", v.fix.change)
+    return None
 
 
 def derived_text(d) -> str:
