@@ -47,9 +47,11 @@ class Fix:
     change: str  # what to change, in the file's notation
     statement: str  # the claim with the change applied
     checked_at: str = ""  # the architectures where the corrected claim was checked, 2-3-2, 3-4-2
+    options: dict = field(default_factory=dict)  # what else changes: {"assume": [...]} or {"shape": "n[1] x n[0]"}
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        return d if self.options else {k: v for k, v in d.items() if k != "options"}
 
 
 @dataclass

@@ -52,7 +52,14 @@ def score_claim(checker: Checker, claim) -> dict:
     except SymbpError as exc:
         out.update(score="wrong", why=f"the fixed statement does not parse: {exc}", seconds=time.perf_counter() - start)
         return out
-    again = checker.decide(replace(claim, statement=fix.statement, lhs=eq.lhs, rhs=eq.rhs, id=claim.id + " fixed"))
+    network = dict(claim.network)
+    if "assume" in fix.options:
+        network["assume"] = sorted(set({**checker.d.network, **claim.network}.get("assume", ())) | set(fix.options["assume"]))
+    shape = claim.shape
+    if "shape" in fix.options:
+        shape = tuple(il.parse_expr(s) for s in fix.options["shape"].split(" x "))
+    again = checker.decide(replace(claim, statement=fix.statement, lhs=eq.lhs, rhs=eq.rhs, id=claim.id + " fixed",
+                                   network=network, shape=shape))
     holds = again.verdict == "holds"
     same = eq.lhs == claim.lhs or eq.lhs == il.Call("T", (claim.lhs,)) or claim.lhs == il.Call("T", (eq.lhs,))
     if not holds:

@@ -112,14 +112,16 @@ class Checker:
         if failure is not None:  # the failing architecture first: most candidates fail there at once
             archs = [failure.widths] + [a for a in archs if list(a) != list(failure.widths)]
         seen = set()
-        for candidate in diagnosis.candidates(claim, self._shiftable(), self._notation(claim, failure),
-                                              failure.element if failure else None):
+        for candidate in diagnosis.candidates(claim, self._notation(claim, failure), failure.element if failure else None):
             key = (candidate.lhs, candidate.rhs, candidate.shape, candidate.assume)
-            if key in seen:
+            if key in seen or (failure is not None and not _fixes_element(claim, candidate, failure.element)):
                 continue
             seen.add(key)
             if self._holds(claim, candidate, archs):
-                verdict.fix = Fix(candidate.kind, candidate.change, candidate.statement(), self.sizes_text(claim))
+                options = {"assume": list(candidate.assume)} if candidate.assume else {}
+                if candidate.shape is not None:
+                    options["shape"] = " x ".join(il.to_text(s) for s in candidate.shape)
+                verdict.fix = Fix(candidate.kind, candidate.change, candidate.statement(), self.sizes_text(claim), options)
                 if verdict.verdict == "fails":
                     verdict.diagnosis = candidate.change
                 break
@@ -127,24 +129,30 @@ class Checker:
 
     def _holds(self, claim, candidate, archs) -> bool:
         """Whether ``claim`` corrected by ``candidate`` holds at every architecture of ``archs`` (and, for a
-        factor named after a width, at wider ones too: a width that equals the factor only by coincidence)."""
+        factor named after a width or the sample count, with wider layers and one more sample too: a width that
+        equals the factor only by coincidence is not its name)."""
         options = dict(claim.network)
         if candidate.assume:
             merged = {**self.d.network, **claim.network}
             options["assume"] = sorted(set(merged.get("assume", ())) | set(candidate.assume))
         variant = replace(claim, lhs=candidate.lhs, rhs=candidate.rhs, network=options,
                           shape=candidate.shape if candidate.shape is not None else claim.shape)
-        if candidate.named:
-            archs = list(archs) + [[w + 1 for w in archs[0]]]
         try:
-            return all(self._at(variant, widths, set()) is None for widths in archs)
+            if not all(self._at(variant, widths, set()) is None for widths in archs):
+                return False
+            return not candidate.named or self._holds_wider(variant, archs[0])
         except (SymbpError, RecursionError, ArithmeticError):
             return False
 
-    def _shiftable(self) -> set:
-        """The names whose first index is a layer, as the file writes them: its definitions, z and a."""
-        nodes = {"z", "a"}
-        return set(self.d.scope.definitions) | nodes | {k for k, v in self.d.scope.aliases.items() if v in nodes}
+    def _holds_wider(self, variant, widths) -> bool:
+        """Whether a corrected claim holds with one more sample and every layer wider by a different amount (so
+        that no two widths that were equal stay equal), or, where the form needs equal widths, wider by one."""
+        samples = {**self.d.network, **variant.network}["samples"] + 1
+        wider = replace(variant, network={**variant.network, "samples": samples})
+        try:
+            return self._at(wider, [w + 1 + k for k, w in enumerate(widths)], set()) is None
+        except SymbpError:
+            return self._at(wider, [w + 1 for w in widths], set()) is None
 
     def _spell(self, name: str) -> str:
         """The file's name for one of symbp's: an alias the file's claims use, or the name itself."""
@@ -162,11 +170,34 @@ class Checker:
         notation = diagnosis.Notation(
             size=self._spell(form.size), z=self._spell("z"), a=self._spell(form.output),
             derivatives=tuple(dict.fromkeys(derivatives)), constants=tuple(self.d.scope.constants),
-            indices=tuple(var for var, _, _ in claim.ranges), assumed=tuple(merged.get("assume", ())))
+            indices=tuple(var for var, _, _ in claim.ranges),
+            layers=tuple(var for var, _, hi in claim.ranges if il.Name("L") in il.walk(hi)),
+            assumed=tuple(merged.get("assume", ())), quantities=self._quantities(), nodes=self._nodes(),
+            layered=tuple(name for name, arity in self._quantities().items() if arity >= 1 and name not in ("x", "y")))
         if failure is not None:
-            layers = [var for var, _, hi in claim.ranges if il.Name("L") in il.walk(hi)]
-            notation.widths = _width_names(failure.net, notation.size, {k: failure.env[k] for k in layers})
+            notation.widths = _width_names(failure.net, notation.size, {k: failure.env[k] for k in notation.layers})
         return notation
+
+    def _quantities(self) -> dict:
+        """The file's indexed quantities and their numbers of indices: the formulation's nodes and parameters,
+        and the file's definitions, as the file writes them."""
+        form = self.d.formulation
+        out = {}
+        for text, _ in form.equations:
+            lhs = il.parse_equation(text).lhs
+            out[self._spell(lhs.name)] = len(lhs.indices)
+        for text, _ in form.parameters:
+            ref = il.parse_expr(text)
+            out[self._spell(ref.name)] = len(ref.indices)
+        for name, definition in self.d.scope.definitions.items():
+            out.setdefault(name, len(definition.indices))
+        return out
+
+    def _nodes(self) -> tuple:
+        """The per-node quantities of the formulation (z, a, ...), which a slip may write one for another."""
+        params = {il.parse_expr(text).name for text, _ in self.d.formulation.parameters}
+        names = [il.parse_equation(text).lhs.name for text, _ in self.d.formulation.equations]
+        return tuple(dict.fromkeys(self._spell(n) for n in names if n not in params and n != "x"))
 
     def prove_widths(self, claim: Claim, verdict: Verdict) -> None:
         """A claim asked to hold for every width: proved that way, or said plainly where it was checked."""
@@ -258,6 +289,20 @@ def _element(engine: Engine, ev, env, matrix, position, a, b) -> diagnosis.Eleme
         return values if all(_finite(x) for x in values) else None
 
     return diagnosis.Element(engine.values(a), engine.values(b), value)
+
+
+def _fixes_element(claim, candidate, element: diagnosis.Element) -> bool:
+    """Whether a corrected right side takes the left side's values at the failing element: a quick test before
+    the claim is checked everywhere (a correction of the left side, the network or the shape is not tested)."""
+    if candidate.lhs != claim.lhs or candidate.assume or candidate.shape is not None:
+        return True
+    values = element.value(candidate.rhs)
+    if values is None:
+        return False
+    try:
+        return diagnosis.close([Fraction(str(v)) for v in values], [Fraction(str(v)) for v in element.left])
+    except (ValueError, ZeroDivisionError):
+        return False
 
 
 def _finite(x) -> bool:

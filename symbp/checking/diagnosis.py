@@ -7,19 +7,21 @@ with a sentence saying what changed. They come from two places:
   of the failing element may be a constant (a factor such as ``n[0]`` or ``m``, a sign) or a known
   quantity times a constant (a missing ``gprime[l](z[l, j])``), and their difference a multiple of a
   quantity the claim names (a missing ``+ lam * W[k, i, j]``, a ``2 * lam`` for ``lam``);
-- the usual slips of hand derivations (:func:`slips`): an index pair transposed, an index renamed, a
-  layer shifted (``delta[l + 1]`` for ``delta[l]``), a derivative factor dropped, a sum's bound shifted,
-  a transpose added or dropped, a matrix product's operands in the wrong order, a declared shape
-  transposed, an assumption the claim needs.
+- the usual slips of hand derivations (:func:`slips`): an index pair transposed or renamed, a quantity of
+  another layer (``delta[l + 1]`` for ``delta[l]``, ``W[l]`` for ``W[l + 1]``), one quantity for another
+  (``z`` for ``a``), a factor or a term that does not belong, a factor forgotten inside a product, a sum's
+  bound shifted, an exponent off by one, a transpose added or dropped, a matrix product's operands in the
+  wrong order, ``1`` for ``I(i, j)``, a declared shape transposed, an assumption the claim needs.
 
-Nothing here decides whether a candidate is right: :meth:`symbp.checking.check.Checker.explain` states
-a fix only after the claim with it applied holds at every architecture the claim was asked at.
+Corrections of the right side come first; those that change what the claim is about (its left side)
+last. Nothing here decides whether a candidate is right: :meth:`symbp.checking.check.Checker.explain`
+states a fix only after the claim with it applied holds at every architecture it was asked at.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
-from itertools import chain, permutations
+from itertools import chain, combinations
 from typing import Callable
 
 from .. import lang as il
@@ -37,7 +39,7 @@ _SAME = Fraction(1, 10**30)
 class Candidate:
     """A corrected claim: ``change`` says in words what differs from the claim as written."""
 
-    kind: str  # factor, sign, term, index, layer, bound, transpose, order, shape, assumption
+    kind: str  # factor, sign, term, index, layer, quantity, power, bound, transpose, order, shape, assumption
     change: str
     lhs: object
     rhs: object
@@ -52,7 +54,7 @@ class Candidate:
 
 @dataclass
 class Notation:
-    """How the file writes what a fix may name: the width, node and derivative names, its constants."""
+    """How the file writes what a fix may name: widths, nodes, derivatives, its quantities and constants."""
 
     size: str = "n"  # the widths n[l] (or S[l], ...)
     z: str = "z"  # the weighted input of a layer
@@ -60,8 +62,12 @@ class Notation:
     derivatives: tuple = ("gprime",)  # the activation derivative's names, the file's first
     constants: tuple = ()  # the file's named constants (lam, beta, ...)
     indices: tuple = ()  # the claim's free indices
+    layers: tuple = ()  # those that number layers
     assumed: tuple = ()  # the assumptions the claim's network already makes
-    widths: dict = None  # a width's value at the failing architecture -> its names there (n[0], n[l], ...)
+    quantities: dict = field(default_factory=dict)  # name -> number of indices: nodes, parameters, definitions
+    nodes: tuple = ()  # the names of per-node quantities a slip may exchange (z, a, ...), as the file writes them
+    layered: tuple = ()  # the names whose first index is a layer: nodes, parameters, the file's definitions
+    widths: dict | None = None  # a width's value at the failing architecture -> its names there (n[0], n[l], ...)
 
 
 @dataclass
@@ -74,12 +80,12 @@ class Element:
     value: Callable
 
 
-def candidates(claim, names: set, notation: Notation, element: Element | None = None):
+def candidates(claim, notation: Notation, element: Element | None = None):
     """Every candidate fix of ``claim``: from the residual where the failing element is known, then the slips;
     never one that makes the two sides the same text (a claim that says nothing)."""
     found = from_residual(claim, element, notation) if element is not None else ()
-    for candidate in chain(found, slips(claim, names, notation)):
-        if candidate.lhs != candidate.rhs:
+    for candidate in chain(found, slips(claim, notation)):
+        if candidate.lhs != candidate.rhs or claim.lhs == claim.rhs:  # W[L] = W[L] with a shape says something
             yield candidate
 
 
@@ -87,26 +93,28 @@ def candidates(claim, names: set, notation: Notation, element: Element | None = 
 def from_residual(claim, element: Element, notation: Notation):
     """Fixes read off the failing element: a constant or known factor, a sign, a missing or wrong term."""
     lhs, rhs = claim.lhs, claim.rhs
-    ratio = _constant([_div(l, r) for l, r in zip(element.left, element.right)])
+    left, right = _fractions(element.left), _fractions(element.right)
+    if left is None or right is None:
+        return
+    ratio = _ratio(left, right)
     if ratio is not None and ratio != 1:
         yield from _factor_fixes(lhs, rhs, ratio, notation)
-    difference = [l - r for l, r in zip(element.left, element.right)]
-    if all(d is not None for d in difference):
-        yield from _term_fixes(lhs, rhs, difference, element, notation)
+    difference = [a - b for a, b in zip(left, right)]
+    yield from _term_fixes(lhs, rhs, difference, element, notation)
     if ratio is None:
         for factor in _known_factors(claim, notation):
-            values = element.value(factor)
-            if values is None:
+            q = _fractions(element.value(factor))
+            c = None if q is None else _ratio(left, [r * v for r, v in zip(right, q)])
+            if c is None or c == 0:
                 continue
-            c = _constant([_div(_div(l, r), q) for l, r, q in zip(element.left, element.right, values)])
             inverse = factor.right if isinstance(factor, il.BinOp) and factor.left == _ONE else None
             dropped = None if inverse is None or c != 1 else _without_factor(rhs, inverse)
             if dropped is not None:
                 yield Candidate("factor", f"the factor {il.to_text(inverse)} does not belong: drop it", lhs, dropped)
-            elif c is not None and c != 0:
-                tree = factor if c == 1 else il.BinOp("*", il.Num(c), factor)
-                yield Candidate("factor", f"the right side lacks the factor {il.to_text(tree)}", lhs,
-                                il.BinOp("*", tree, rhs))
+                continue
+            tree = _scaled(c, factor)
+            yield Candidate("factor", f"the right side lacks the factor {il.to_text(tree)}", lhs,
+                            il.BinOp("*", tree, rhs))
 
 
 def _factor_fixes(lhs, rhs, ratio: Fraction, notation: Notation):
@@ -135,35 +143,35 @@ def _factor_fixes(lhs, rhs, ratio: Fraction, notation: Notation):
 
 
 def _term_fixes(lhs, rhs, difference, element: Element, notation: Notation):
-    """The difference (left - right) as c * T for a quantity T the claim names, times one of the file's constants."""
+    """The difference (left - right) as c * T for a quantity T the claim names (times one of the file's
+    constants, or a Kronecker delta of two of its indices)."""
     text = il.to_text
     # never a whole side: "the right side should be the left side" says nothing
-    quantities = [r for r in _unique(n for n in il.walk((lhs, rhs)) if isinstance(n, il.Ref)) if r not in (lhs, rhs)]
-    scales = [None] + [il.Name(c) for c in notation.constants]
+    refs = [r for r in _unique(n for n in il.walk((lhs, rhs)) if isinstance(n, il.Ref)) if r not in (lhs, rhs)]
+    scales = [None] + [il.Name(c) for c in notation.constants] + [
+        il.Kronecker(il.Name(p), il.Name(q)) for p, q in combinations(notation.indices, 2)]
     terms = _additive_terms(rhs)
-    for q in quantities:
+    term_values = [_fractions(element.value(t)) for _, t in terms]
+    for q in refs:
         for scale in scales:
             tree = q if scale is None else il.BinOp("*", scale, q)
-            values = element.value(tree)
-            if values is None:
-                continue
-            c = _constant([_div(d, v) for d, v in zip(difference, values)])
+            values = _fractions(element.value(tree))
+            c = None if values is None else _ratio(difference, values)
             if c is None or c == 0:
                 continue
             # a term of the right side that is already a multiple of T: its coefficient is what is wrong
             for k, (sign, term) in enumerate(terms):
-                tv = element.value(term)
-                e = None if tv is None else _constant([_div(sign * t, v) for t, v in zip(tv, values)])
+                tv = term_values[k]
+                e = None if tv is None else _ratio([sign * t for t in tv], values)
                 if e is None:
                     continue
                 new = _scaled(e + c, tree)
                 rest = terms[:k] + ([(1, new)] if new is not None else []) + terms[k + 1:]
-                fixed = _rebuild(rest)
                 if new is None:
-                    change = f"the right side has a term {text(term)} too many"
+                    change = f"the term {text(term)} does not belong: drop it"
                 else:
                     change = f"the term {text(term)} of the right side should be {text(new)}"
-                yield Candidate("term", change, lhs, fixed)
+                yield Candidate("term", change, lhs, _rebuild(rest))
                 break
             else:
                 added = _scaled(abs(c), tree)
@@ -172,8 +180,14 @@ def _term_fixes(lhs, rhs, difference, element: Element, notation: Notation):
 
 
 def _known_factors(claim, notation: Notation):
+    """Quantities a right side may lack as a factor, and their inverses (a factor it has too many)."""
+    out = _factors(claim, notation)
+    return out + [il.BinOp("/", _ONE, q) for q in out]
+
+
+def _factors(claim, notation: Notation):
     """Quantities a right side may lack as a factor: the activation derivative at a node the claim reads, the
-    node's value, and their inverses."""
+    node's value, a quantity with the indices of what is differentiated by."""
     layers, units = [], []
     for ref in il.walk((claim.lhs, claim.rhs)):
         if isinstance(ref, il.Ref) and len(ref.indices) >= 2:
@@ -187,16 +201,26 @@ def _known_factors(claim, notation: Notation):
             z = il.Ref(notation.z, (layer, unit))
             out += [il.Apply(d, (layer,), z) for d in notation.derivatives[:1]]
             out.append(il.Ref(notation.a, (layer, unit)))
-    return out + [il.BinOp("/", _ONE, q) for q in out]
+    return _unique(out + _like_target(claim, notation))
+
+
+def _like_target(claim, notation: Notation):
+    """The file's quantities with the indices of what the claim differentiates by: C[l, p, q] for theta[l, p, q]."""
+    target = claim.lhs.wrt if isinstance(claim.lhs, il.Deriv) else None
+    if not isinstance(target, il.Ref):
+        return []
+    return [il.Ref(name, target.indices) for name, arity in notation.quantities.items()
+            if arity == len(target.indices) and name != target.name]
 
 
 # --- the slips ---------------------------------------------------------------------------------------------
-def slips(claim, shiftable: set, notation: Notation):
-    """Every single local correction of the usual slips, on either side, then those of the whole claim."""
+def slips(claim, notation: Notation):
+    """Every single local correction of the usual slips: the right side's, the whole claim's, then the left's."""
     lhs, rhs = claim.lhs, claim.rhs
-    for side, tree in (("right", rhs), ("left", lhs)):
-        for kind, change, new in _rewrites(tree, shiftable, notation):
-            yield Candidate(kind, change, lhs if side == "right" else new, new if side == "right" else rhs)
+    for kind, change, new in _rewrites(rhs, notation):
+        yield Candidate(kind, change, lhs, new)
+    for kind, change, new in _right_side(claim, notation):
+        yield Candidate(kind, change, lhs, new)
     if claim.shape is not None and len(claim.shape) == 2:
         shape = tuple(reversed(claim.shape))
         yield Candidate("shape", f"the shape is {il.to_text(shape[0])} x {il.to_text(shape[1])}", lhs, rhs, shape=shape)
@@ -204,14 +228,67 @@ def slips(claim, shiftable: set, notation: Notation):
         if name not in notation.assumed:
             yield Candidate("assumption", f"the claim needs the assumption {name} ({meaning}): add assume = "
                             f"[\"{name}\"] to its network", lhs, rhs, assume=(name,))
-    for p, q in permutations(notation.indices, 2):
-        if p < q:
-            factor = il.Kronecker(il.Name(p), il.Name(q))
-            yield Candidate("factor", f"the right side lacks the factor {il.to_text(factor)}: it is 0 unless {p} = {q}",
-                            lhs, il.BinOp("*", factor, rhs))
+    for kind, change, new in _rewrites(lhs, notation):
+        yield Candidate(kind, change, new, rhs)
 
 
-def _rewrites(node, shiftable, notation):
+def _right_side(claim, notation: Notation):
+    """Corrections of the right side as a whole: two indices exchanged throughout, a factor forgotten inside a
+    product, a term that does not belong, a Kronecker factor."""
+    text = il.to_text
+    rhs = claim.rhs
+    for p, q in combinations(notation.indices, 2):
+        new = il.rewrite(rhs, lambda n: il.Name(q) if n == il.Name(p) else il.Name(p) if n == il.Name(q) else None)
+        if new != rhs:
+            yield "index", f"{p} and {q} exchanged throughout the right side: {text(new)}", new
+    terms = _additive_terms(rhs)
+    if len(terms) > 1:
+        for k, (_, term) in enumerate(terms):
+            yield "term", f"the term {text(term)} does not belong: drop it", _rebuild(terms[:k] + terms[k + 1:])
+    for factor in _unique(_factors(claim, notation) + _matrix_factors(claim, notation)):
+        for place, new in _inside(rhs, factor):
+            yield "factor", f"{text(place)} lacks the factor {text(factor)}", new
+    for p, q in combinations(notation.indices, 2):
+        factor = il.Kronecker(il.Name(p), il.Name(q))
+        yield "factor", f"the right side lacks the factor {text(factor)}: it is 0 unless {p} = {q}", il.BinOp("*", factor, rhs)
+
+
+def _matrix_factors(claim, notation: Notation):
+    """In a matrix claim: the activation derivative of a layer the claim names, at that layer's z (a column, or
+    the batch's rows)."""
+    if not any(isinstance(n, il.Call) and n.name in ("T", "samplesum") or isinstance(n, il.BinOp) and n.op == "@"
+               for n in il.walk(claim.rhs)):
+        return []
+    out = []
+    for n in il.walk((claim.lhs, claim.rhs)):
+        if isinstance(n, il.Ref) and len(n.indices) == 1:
+            layer = n.indices[0]
+            for z in (notation.z, notation.z.upper()):
+                out += [il.Apply(d, (layer,), il.Ref(z, (layer,))) for d in notation.derivatives[:1]]
+    return _unique(out)
+
+
+def _inside(node, factor):
+    """``node`` with ``factor`` multiplied onto one operand of a product or the body of a sum: (operand, new)."""
+    if isinstance(node, il.BinOp) and node.op in ("*", "@"):
+        for side in ("left", "right"):
+            operand = getattr(node, side)
+            if not isinstance(operand, il.Num):
+                yield operand, replace(node, **{side: il.BinOp("*", operand, factor)})
+    if isinstance(node, il.Sum):
+        yield node.body, replace(node, body=il.BinOp("*", node.body, factor))
+    if isinstance(node, il.Call) and node.name == "samplesum":
+        yield node.args[0], replace(node, args=(il.BinOp("*", node.args[0], factor), node.args[1]))
+    for name in _child_fields(node):
+        for place, new in _inside(getattr(node, name), factor):
+            yield place, replace(node, **{name: new})
+    if isinstance(node, tuple):
+        for k, child in enumerate(node):
+            for place, new in _inside(child, factor):
+                yield place, node[:k] + (new,) + node[k + 1:]
+
+
+def _rewrites(node, notation: Notation):
     """Every single local correction inside ``node``: (kind, change, corrected node)."""
     text = il.to_text
     if isinstance(node, il.Ref) and len(node.indices) >= 2:
@@ -230,22 +307,39 @@ def _rewrites(node, shiftable, notation):
                     if other != index.name:
                         new = replace(node, indices=node.indices[:k] + (il.Name(other),) + node.indices[k + 1:])
                         yield "index", f"{text(new)} in place of {text(node)}", new
-    if isinstance(node, il.Ref) and node.name in shiftable and node.indices:
-        for d in (-1, 1):
-            new = replace(node, indices=(_shift(node.indices[0], d), *node.indices[1:]))
-            yield "layer", f"{text(new)} in place of {text(node)} (another layer)", new
+        if node.indices and (_is_layer(node.indices[0], notation) or isinstance(node, il.Apply)
+                             or node.name in notation.layered):
+            for d in (-1, 1):
+                new = replace(node, indices=(_shift(node.indices[0], d), *node.indices[1:]))
+                yield "layer", f"{text(new)} in place of {text(node)} (another layer)", new
+    if isinstance(node, il.Ref) and node.name in notation.nodes:
+        for other in notation.nodes:
+            if other != node.name and notation.quantities.get(other) == notation.quantities.get(node.name):
+                new = replace(node, name=other)
+                yield "quantity", f"{text(new)} in place of {text(node)}", new
+    if isinstance(node, il.Ref) and node.name in notation.quantities:
+        yield "power", f"{text(node)}**2 in place of {text(node)}", il.BinOp("**", node, il.Num(Fraction(2)))
+    power = _number(node.right) if isinstance(node, il.BinOp) and node.op == "**" else None
+    if power is not None:
+        for exponent in (power - 1, power + 1, -power):
+            if exponent not in (0, power):
+                new = node.left if exponent == 1 else replace(node, right=il.Num(exponent))
+                yield "power", f"{text(new)} in place of {text(node)}", new
     if isinstance(node, il.BinOp) and node.op == "*":
         for keep, drop in ((node.left, node.right), (node.right, node.left)):
-            if isinstance(drop, il.Apply) and drop.name in DERIVATIVE_NAMES | set(notation.derivatives):
-                yield "factor", f"the factor {text(drop)} does not belong: drop it", keep
+            yield "factor", f"the factor {text(drop)} does not belong: drop it", keep
     if isinstance(node, il.BinOp) and node.op in "+-":
         flipped = replace(node, op="-" if node.op == "+" else "+")
         yield "sign", f"{text(flipped)} in place of {text(node)}", flipped
     if isinstance(node, il.BinOp) and node.op == "@":
         a, b = node.left, node.right
-        for new in (il.BinOp("@", b, a), il.BinOp("@", _toggle(b), _toggle(a)), il.BinOp("@", _toggle(a), b),
-                    il.BinOp("@", a, _toggle(b))):
-            yield "order", f"{text(new)} in place of {text(node)}", new
+        for kind, new in (("order", il.BinOp("@", b, a)), ("order", il.BinOp("@", _toggle(b), _toggle(a))),
+                          ("transpose", il.BinOp("@", _toggle(a), b)), ("transpose", il.BinOp("@", a, _toggle(b)))):
+            yield kind, f"{text(new)} in place of {text(node)}", new
+    if node == _ONE:
+        for p, q in combinations(notation.indices, 2):
+            new = il.Kronecker(il.Name(p), il.Name(q))
+            yield "index", f"{text(new)} in place of 1", new
     if isinstance(node, il.Sum):
         for bound in ("lo", "hi"):
             for d in (-1, 1):
@@ -264,25 +358,47 @@ def _rewrites(node, shiftable, notation):
                 rng = (var, shifted, hi) if pos == 1 else (var, lo, shifted)
                 yield ("bound", f"the sum over samples runs {'from' if pos == 1 else 'to'} {text(shifted)}",
                        replace(node, args=(node.args[0], rng)))
-    yield from _children(node, shiftable, notation)
+    yield from _children(node, notation)
 
 
-def _children(node, shiftable, notation):
+def _children(node, notation):
     if isinstance(node, tuple):
         for k, child in enumerate(node):
-            for kind, change, new in _rewrites(child, shiftable, notation):
+            for kind, change, new in _rewrites(child, notation):
                 yield kind, change, node[:k] + (new,) + node[k + 1:]
         return
-    if hasattr(node, "__dataclass_fields__"):
-        for f in fields(node):
-            child = getattr(node, f.name)
-            if isinstance(child, (str, Fraction)):
-                continue
-            for kind, change, new in _rewrites(child, shiftable, notation):
-                yield kind, change, replace(node, **{f.name: new})
+    for name in _child_fields(node):
+        for kind, change, new in _rewrites(getattr(node, name), notation):
+            yield kind, change, replace(node, **{name: new})
+
+
+def _child_fields(node):
+    if not hasattr(node, "__dataclass_fields__"):
+        return []
+    return [f.name for f in fields(node) if not isinstance(getattr(node, f.name), (str, Fraction))]
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
+def _is_layer(index, notation: Notation) -> bool:
+    """Whether an index numbers a layer: it reads one of the claim's layer indices or L."""
+    return any(isinstance(n, il.Name) and (n.name in notation.layers or n.name == "L") for n in il.walk(index))
+
+
+def _number(node) -> Fraction | None:
+    """The value of a tree of numbers (-1/2 is Neg(1) / 2), or None where it names anything else."""
+    if isinstance(node, il.Num):
+        return node.value
+    if isinstance(node, il.Neg):
+        inner = _number(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, il.BinOp) and node.op in "+-*/":
+        a, b = _number(node.left), _number(node.right)
+        if a is None or b is None or (node.op == "/" and b == 0):
+            return None
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else None}[node.op]
+    return None
+
+
 def _toggle(node):
     return node.args[0] if isinstance(node, il.Call) and node.name == "T" else il.Call("T", (node,))
 
@@ -303,34 +419,38 @@ def _unique(items):
     return list(dict.fromkeys(items))
 
 
-def _exact(value) -> Fraction | None:
+def _fractions(values):
+    """Values at the engine's points as exact fractions (their 200-bit decimal expansions), or None."""
+    if values is None:
+        return None
     try:
-        return Fraction(str(value))
+        return [Fraction(str(v)) for v in values]
     except (ValueError, ZeroDivisionError):
         return None
 
 
-def _div(a, b):
-    """a / b for values at one point (exact fractions, or the engine's numbers), None where b is 0."""
-    if a is None or b is None:
-        return None
-    fa, fb = (a, b) if isinstance(a, Fraction) and isinstance(b, Fraction) else (_exact(a), _exact(b))
-    if fa is None or fb is None or fb == 0:
-        return None
-    return fa / fb
+def close(a: list, b: list) -> bool:
+    """Whether two lists of values agree to the engine's precision.
+
+    >>> close([Fraction(1, 3)], [Fraction(1, 3) + Fraction(1, 10**40)]), close([Fraction(1)], [Fraction(2)])
+    (True, False)
+    """
+    return len(a) == len(b) and all(abs(x - y) <= _SAME * max(Fraction(1), abs(x), abs(y)) for x, y in zip(a, b))
 
 
-def _constant(values) -> Fraction | None:
-    """The one small fraction all ``values`` equal (to the engine's precision), or None."""
-    values = [v if isinstance(v, Fraction) or v is None else _exact(v) for v in values]
-    if not values or any(v is None for v in values):
+def _ratio(numerators, denominators) -> Fraction | None:
+    """The one small fraction every numerator / denominator equals (0/0 says nothing), or None."""
+    ratios = []
+    for n, d in zip(numerators, denominators):
+        if d == 0:
+            if n != 0:
+                return None
+            continue
+        ratios.append(n / d)
+    if not ratios or not close(ratios, [ratios[0]] * len(ratios)):
         return None
-    first = values[0]
-    scale = max(Fraction(1), abs(first))
-    if any(abs(v - first) > _SAME * scale for v in values):
-        return None
-    c = first.limit_denominator(_DENOMINATOR)
-    return c if abs(c - first) <= _SAME * scale else None
+    c = ratios[0].limit_denominator(_DENOMINATOR)
+    return c if close([c], [ratios[0]]) else None
 
 
 def _without_factor(node, factor):
@@ -397,4 +517,4 @@ def _scaled(c: Fraction, tree):
     return il.BinOp("*", il.Num(c), tree)
 
 
-__all__ = ["Candidate", "Element", "Notation", "candidates", "from_residual", "slips"]
+__all__ = ["Candidate", "Element", "Notation", "candidates", "close", "from_residual", "slips"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .parse import parse_expr
-from .tree import BinOp, BoolOp
+from .tree import BinOp, BoolOp, Neg, Num
 from .visitor import Visitor
 
 
@@ -45,8 +45,19 @@ class Printer(Visitor):
 
     def _wrap(self, node, prec, strict):
         text = self.doprint(node)
-        inner = self._PREC.get(node.op, 9) if isinstance(node, BinOp) else 9
+        inner = self._precedence(node)
         return f"({text})" if inner < prec or (strict and inner == prec) else text
+
+    def _precedence(self, node) -> float:
+        """How tightly a node's text binds: a minus sign less than ``**`` (-x**2 is -(x**2)), a fraction such
+        as 3/2 as a division does."""
+        if isinstance(node, BinOp):
+            return self._PREC[node.op]
+        if isinstance(node, Neg) or (isinstance(node, Num) and node.value < 0):
+            return 2.5
+        if isinstance(node, Num) and node.value.denominator != 1:
+            return 2
+        return 9
 
     def _print_Neg(self, node):
         return f"-{self._wrap(node.operand, 3, False)}"
